@@ -1,0 +1,1 @@
+"""HTTP layer: routers, request/response schemas, auth dependencies, error handlers."""

@@ -1,0 +1,65 @@
+"""The huxiao application: `api.main:app`."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import identity, operations, problems
+from api.observability import RequestContext, configure_logging
+from domain.database import make_engine, make_sessionmaker
+from domain.settings import Settings, get_settings
+
+BATCH_PATH_SUFFIXES = ("/batch", "/import")
+NON_JSON_BODY_PATHS = ("/v1/auth/",)
+
+DESCRIPTION = """
+护校 — the API behind police and school-guard patrols around schools: 200-metre zones,
+duty and check-ins, incidents and the 1/3/5-minute rapid-response rule.
+
+Errors are RFC 9457 `application/problem+json`. Lists are keyset-paged with `limit` and an opaque
+`cursor`. Points take `crs` = `wgs84` (default) | `gcj02` | `bd09`; responses are WGS-84.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        engine = make_engine(settings)
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="huxiao",
+        version="1.0.0",
+        summary="School-perimeter patrol and rapid response",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    problems.install(app)
+
+    def body_limit_for(path: str) -> int:
+        return settings.max_batch_body_bytes if path.endswith(BATCH_PATH_SUFFIXES) else settings.max_body_bytes
+
+    app.add_middleware(
+        RequestContext,
+        max_body_bytes=settings.max_body_bytes,
+        body_limit_for=body_limit_for,
+        retry_after_s=settings.retry_after_s,
+        json_paths_exempt=NON_JSON_BODY_PATHS,
+    )
+    app.include_router(operations.router)
+    app.include_router(identity.router)
+    return app
+
+
+configure_logging(get_settings().log_level)
+app = create_app()

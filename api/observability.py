@@ -1,0 +1,180 @@
+"""Request ids, JSON logs, Prometheus metrics, body-size limit and the last-resort error answer.
+
+One pure ASGI middleware does all of it, so a request pays for one wrapper, not five.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from collections.abc import Callable
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from api.problems import BodyTooLarge, is_database_unavailable, problem, unavailable_problem
+
+log = logging.getLogger("huxiao.request")
+
+REQUESTS = Counter("huxiao_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram(
+    "huxiao_http_request_duration_seconds",
+    "HTTP request latency",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+DB_POOL_IN_USE = Gauge("huxiao_db_pool_connections_in_use", "Database connections checked out of the pool")
+
+REQUEST_ID_HEADER = b"x-request-id"
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and any `extra` fields."""
+
+    _skip = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+    converter = time.gmtime
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in self._skip:
+                out[key] = value
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str, ensure_ascii=False)
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    logging.getLogger("uvicorn.access").disabled = True
+
+
+class RequestContext:
+    """ASGI middleware: request id in and out, metrics and a log line per request, body cap, 500/503."""
+
+    def __init__(
+        self,
+        app,
+        *,
+        max_body_bytes: int,
+        body_limit_for: Callable[[str], int] | None = None,
+        retry_after_s: int = 5,
+        json_paths_exempt: tuple[str, ...] = (),
+    ):
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.body_limit_for = body_limit_for or (lambda path: max_body_bytes)
+        self.retry_after_s = retry_after_s
+        self.json_paths_exempt = json_paths_exempt
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = None
+        content_length = None
+        content_type = b""
+        for name, value in scope["headers"]:
+            if name == REQUEST_ID_HEADER:
+                candidate = value.decode("latin-1")
+                if _SAFE_REQUEST_ID.match(candidate):
+                    request_id = candidate
+            elif name == b"content-length":
+                content_length = value
+            elif name == b"content-type":
+                content_type = value
+        if request_id is None:
+            request_id = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        rid_header = (REQUEST_ID_HEADER, request_id.encode())
+        status_holder = [500]
+        started_response = [False]
+
+        async def send_with_id(message):
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+                started_response[0] = True
+                message["headers"] = [*message.get("headers", []), rid_header]
+            await send(message)
+
+        method = scope["method"]
+        path = scope["path"]
+        early = None
+        if method in _BODY_METHODS:
+            limit = self.body_limit_for(path)
+            if content_length is not None:
+                try:
+                    too_big = int(content_length) > limit
+                except ValueError:
+                    too_big = False
+                if too_big:
+                    early = problem(413, detail=f"The body is larger than {limit} bytes.",
+                                    kind="body-too-large", request_id=request_id)
+            if early is None and path.startswith("/v1/") and content_length not in (None, b"0"):
+                if not path.startswith(self.json_paths_exempt) and b"json" not in content_type.lower():
+                    early = problem(415, detail="Send the body as application/json.",
+                                    kind="unsupported-media-type", request_id=request_id)
+            if early is None:
+                receive = _capped(receive, limit)
+
+        try:
+            if early is not None:
+                await early(scope, receive, send_with_id)
+            else:
+                await self.app(scope, receive, send_with_id)
+        except Exception as exc:  # the last resort: never a stack trace on the wire
+            if is_database_unavailable(exc):
+                log.warning("database unavailable", extra={"request_id": request_id, "error": repr(exc)})
+                response = unavailable_problem(self.retry_after_s, request_id)
+            else:
+                log.exception("unhandled error", extra={"request_id": request_id})
+                response = problem(500, detail="An unexpected error occurred; it has been logged.",
+                                   kind="internal-error", request_id=request_id)
+            if not started_response[0]:
+                await response(scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            elapsed = time.perf_counter() - started
+            status = status_holder[0]
+            REQUESTS.labels(method, template, str(status)).inc()
+            LATENCY.labels(method, template).observe(elapsed)
+            if status >= 500 or log.isEnabledFor(logging.DEBUG) or template != "/healthz":
+                log.info(
+                    "request",
+                    extra={"request_id": request_id, "method": method, "path": path, "route": template,
+                           "status": status, "duration_ms": round(elapsed * 1000, 2)},
+                )
+
+
+def _capped(receive, limit: int):
+    seen = 0
+
+    async def wrapped():
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise BodyTooLarge(limit)
+        return message
+
+    return wrapped

@@ -1,0 +1,70 @@
+"""Operations endpoints: liveness, readiness, Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+from starlette.responses import Response
+
+from api.observability import DB_POOL_IN_USE
+from api.problems import is_database_unavailable, problem
+from domain.schema import database_revision, expected_revision
+
+router = APIRouter(tags=["operations"])
+
+READINESS_TIMEOUT_S = 2.0
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    database: str
+    schema_revision: str | None
+    expected_revision: str
+
+
+@router.get("/healthz", response_model=Health, summary="The process is up")
+async def healthz() -> dict:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    summary="The database answers and its schema is at the migrations' head",
+    responses={503: {"description": "Not ready; retry after `Retry-After` seconds",
+                     "content": {"application/problem+json": {}}}},
+)
+async def readyz(request: Request):
+    settings = request.app.state.settings
+    expected = expected_revision()
+    retry = {"Retry-After": str(settings.retry_after_s)}
+    try:
+        async with asyncio.timeout(READINESS_TIMEOUT_S):
+            async with request.app.state.engine.connect() as conn:
+                revision = await database_revision(conn)
+    except Exception as exc:
+        if not is_database_unavailable(exc) and not isinstance(exc, TimeoutError):
+            raise
+        return problem(503, detail="The database is not reachable.", kind="not-ready",
+                       headers=retry, database="unreachable", expected_revision=expected)
+    if revision != expected:
+        return problem(503, detail=f"The schema is at {revision or 'nothing'}, the code expects {expected}; "
+                       "run `huxiao migrate`.", kind="not-ready", headers=retry,
+                       database="reachable", schema_revision=revision, expected_revision=expected)
+    return {"status": "ready", "database": "reachable", "schema_revision": revision,
+            "expected_revision": expected}
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response,
+            responses={200: {"content": {"text/plain": {}}}})
+async def metrics(request: Request) -> Response:
+    pool = request.app.state.engine.pool
+    DB_POOL_IN_USE.set(pool.checkedout() if hasattr(pool, "checkedout") else 0)
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

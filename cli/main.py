@@ -1,0 +1,144 @@
+"""`huxiao` — the command line: serve, manage the local database, migrate, seed, import, export."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from cli.cluster import Cluster, ClusterError, ensure_postgis
+from domain.database import database_url
+from domain.settings import REPO_ROOT, get_settings
+
+app = typer.Typer(help="护校 huxiao — school-perimeter patrol and rapid response.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+db_app = typer.Typer(help="The local PostgreSQL + PostGIS cluster under .data/ (ignored when DATABASE_URL is set).",
+                     no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console()
+err = Console(stderr=True)
+
+
+def _cluster() -> Cluster:
+    settings = get_settings()
+    return Cluster(settings.data_dir, port=settings.pg_port)
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(1)
+
+
+def prepare_database(*, seed: bool) -> str:
+    """Make the database ready: PostGIS present, cluster up (unless DATABASE_URL), migrated, maybe seeded."""
+    from cli.databases import ensure_database, migrate
+
+    settings = get_settings()
+    try:
+        if not settings.database_url:
+            ensure_postgis(echo=lambda m: console.print(f"[yellow]{m}[/yellow]"))
+            port = _cluster().start()
+            os.environ["HUXIAO_PG_PORT"] = str(port)
+            get_settings.cache_clear()
+            settings = get_settings()
+        url = database_url(settings)
+        ensure_database(url)
+        migrate(url)
+    except ClusterError as exc:
+        _fail(str(exc))
+    if seed:
+        from cli.demo import seed_demo
+
+        seed_demo(url, console=console)
+    return url
+
+
+@db_app.command("start")
+def db_start() -> None:
+    """Start the local cluster (initialising it, and installing PostGIS as root, the first time)."""
+    try:
+        ensure_postgis(echo=console.print)
+        port = _cluster().start()
+    except ClusterError as exc:
+        _fail(str(exc))
+    console.print(f"PostgreSQL listening on 127.0.0.1:{port}")
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the local cluster."""
+    try:
+        _cluster().stop()
+    except ClusterError as exc:
+        _fail(str(exc))
+    console.print("stopped")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Say whether the local cluster runs, where its files are and on which port."""
+    c = _cluster()
+    state = "running" if c.running() else ("stopped" if c.initialised() else "not initialised")
+    console.print(f"{state}; data {c.link} ; port {c.recorded_port() or '-'}")
+    if state != "running":
+        raise typer.Exit(3)
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the database URL the app uses."""
+    print(database_url(get_settings()))
+
+
+@app.command()
+def migrate() -> None:
+    """Create the database if needed and run `alembic upgrade head`."""
+    url = prepare_database(seed=False)
+    console.print(f"migrated {url.rsplit('@', 1)[-1]}")
+
+
+@app.command("seed-demo")
+def seed_demo_cmd() -> None:
+    """Load the demo data for the two seed counties (idempotent)."""
+    prepare_database(seed=True)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Bind address (default HUXIAO_HOST, 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port (default PORT, 8000)."),
+    workers: int = typer.Option(1, help="uvicorn worker processes."),
+    prepare: bool = typer.Option(True, help="Start the local database, migrate and seed the demo first."),
+) -> None:
+    """Serve the API with uvicorn (after preparing the database and demo data)."""
+    import uvicorn
+
+    if prepare:
+        prepare_database(seed=True)
+    settings = get_settings()
+    host = host or settings.host
+    port = port or settings.port
+    console.print(f"huxiao on http://{host}:{port}  —  docs: http://{host}:{port}/docs")
+    from cli.demo import DEMO_LOGINS
+
+    for username, password, role in DEMO_LOGINS:
+        console.print(f"  demo login: {username} / {password} ({role})")
+    uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_config=None,
+                access_log=False, proxy_headers=False)
+
+
+@app.command("export-openapi")
+def export_openapi(path: Path = typer.Argument(REPO_ROOT / "openapi" / "openapi.json")) -> None:
+    """Write the OpenAPI document the app serves to openapi/openapi.json."""
+    from api.main import app as api_app
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(api_app.openapi(), indent=2, ensure_ascii=False) + "\n")
+    console.print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    app()

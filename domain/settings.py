@@ -1,0 +1,78 @@
+"""Settings read from the environment (and `.env`), documented in README.md."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HUXIAO_", env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "HUXIAO_DATABASE_URL"),
+        description="PostgreSQL+PostGIS URL; unset means the local cluster managed under HUXIAO_DATA_DIR.",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, validation_alias=AliasChoices("PORT", "HUXIAO_PORT"))
+    data_dir: Path = REPO_ROOT / ".data"
+    pg_port: int | None = Field(default=None, description="Port of the managed local cluster (default: first free from 55432).")
+
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    db_pool_timeout_s: float = 5.0
+    db_connect_timeout_s: float = 3.0
+    db_statement_timeout_ms: int = 30_000
+
+    max_body_bytes: int = 1024 * 1024
+    max_batch_body_bytes: int = 8 * 1024 * 1024
+    log_level: str = "INFO"
+    retry_after_s: int = 5
+
+    jwt_secret: str | None = Field(default=None, description="HS256 key; unset means one generated once under HUXIAO_DATA_DIR.")
+    jwt_issuer: str = "huxiao"
+    jwt_audience: str = "huxiao-api"
+    access_token_ttl_s: int = 15 * 60
+    refresh_token_ttl_s: int = 30 * 24 * 3600
+    login_max_failures: int = 5
+    login_window_s: int = 15 * 60
+
+    # Duty and check-in judgement.
+    checkin_clock_skew_s: int = 120
+    checkin_poor_accuracy_m: float = 100.0
+    checkin_stale_s: int = 15 * 60
+    checkin_future_tolerance_s: int = 10 * 60
+    checkin_max_age_s: int = 7 * 24 * 3600
+    checkin_max_speed_mps: float = 50.0
+    heartbeat_cover_s: int = 300
+    duty_alert_grace_s: int = 300
+
+    # Incidents.
+    arrival_max_distance_m: float = 150.0
+    arrival_max_delay_s: int = 6 * 3600
+    foot_speed_mps: float = 1.4
+    vehicle_speed_mps: float = 8.0
+    nearest_units_seen_within_s: int = 30 * 60
+
+    def resolved_jwt_secret(self) -> str:
+        """The signing key: the configured one, else one kept under the data directory."""
+        if self.jwt_secret:
+            return self.jwt_secret
+        path = self.data_dir / "jwt_secret"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
