@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import identity, operations, problems
+from api import identity, operations, problems, schools
 from api.observability import RequestContext, configure_logging
 from domain.database import make_engine, make_sessionmaker
 from domain.settings import Settings, get_settings
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(operations.router)
     app.include_router(identity.router)
+    app.include_router(schools.router)
     return app
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,6 +40,9 @@ class CRSName(StrEnum):
     bd09 = "bd09"
 
 
+Coordinate = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+
+
 class PointGeometry(BaseModel):
     """A GeoJSON Point, `[lon, lat]` (WGS-84 in responses)."""
 
@@ -47,8 +50,24 @@ class PointGeometry(BaseModel):
     coordinates: list[float] = Field(min_length=2, max_length=3)
 
 
+class PointIn(BaseModel):
+    """A GeoJSON Point `[lon, lat]` in the body's `crs`: finite numbers, lon in [-180, 180], lat in [-90, 90]."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["Point"]
+    coordinates: list[Coordinate] = Field(min_length=2, max_length=3, examples=[[108.1655, 29.2951]])
+
+
+class AreaIn(BaseModel):
+    """A GeoJSON Polygon or MultiPolygon in the body's `crs` (closed rings, valid, at most 10,000 vertices)."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["Polygon", "MultiPolygon"]
+    coordinates: list[Any] = Field(min_length=1)
+
+
 class AreaGeometry(BaseModel):
-    """A GeoJSON Polygon or MultiPolygon."""
+    """A GeoJSON Polygon or MultiPolygon (WGS-84)."""
 
     type: Literal["Polygon", "MultiPolygon"]
     coordinates: list[Any]

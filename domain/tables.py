@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from geoalchemy2 import Geography
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -197,3 +198,22 @@ schools = Table(
           postgresql_where=text("external_id IS NOT NULL")),
     Index("ix_schools_name_trgm", "name", postgresql_using="gin", postgresql_ops={"name": "gin_trgm_ops"}),
 )
+
+# --- live feed ------------------------------------------------------------------------------------
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("kind", String(40), nullable=False),
+    Column("jurisdiction_code", String(32), nullable=False),
+    Column("path", LTree(), nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Index("ix_events_at", "at"),
+    Index("ix_events_path", "path", postgresql_using="gist"),
+)
+
+# --- duty and check-ins (issue 5) -----------------------------------------------------------------
+
+# --- incidents and scoring (issue 6) --------------------------------------------------------------

@@ -68,3 +68,36 @@ async def make_person(app, client: httpx.AsyncClient, *, role: str, jurisdiction
         person.token = r.json()["access_token"]
         person.refresh_token = r.json()["refresh_token"]
     return person
+
+
+# --- places ----------------------------------------------------------------------------------------
+
+def offset(lon: float, lat: float, *, east_m: float = 0.0, north_m: float = 0.0) -> tuple[float, float]:
+    """The point `east_m` east and `north_m` north of (lon, lat), along geodesics (pyproj)."""
+    from pyproj import Geod
+
+    geod = Geod(ellps="WGS84")
+    if north_m:
+        lon, lat, _ = geod.fwd(lon, lat, 0 if north_m > 0 else 180, abs(north_m))
+    if east_m:
+        lon, lat, _ = geod.fwd(lon, lat, 90 if east_m > 0 else 270, abs(east_m))
+    return lon, lat
+
+
+def rectangle(lon: float, lat: float, *, half_width_m: float, half_height_m: float) -> dict:
+    """A GeoJSON Polygon campus centred on (lon, lat), edges running north–south and east–west."""
+    w, s = offset(lon, lat, east_m=-half_width_m, north_m=-half_height_m)
+    e, n = offset(lon, lat, east_m=half_width_m, north_m=half_height_m)
+    return {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
+
+
+async def make_school(client: httpx.AsyncClient, person: Person, *, jurisdiction_code: str, lon: float,
+                      lat: float, campus: dict | None = None, zone_radius_m: float = 200.0,
+                      name: str = "Test school", kind: str = "primary", crs: str = "wgs84") -> dict:
+    body = {"name": name, "kind": kind, "jurisdiction_code": jurisdiction_code,
+            "location": {"type": "Point", "coordinates": [lon, lat]}, "zone_radius_m": zone_radius_m, "crs": crs}
+    if campus is not None:
+        body["campus"] = campus
+    r = await client.post("/v1/schools", headers=person.headers, json=body)
+    assert r.status_code == 201, r.text
+    return r.json()

@@ -1,0 +1,564 @@
+"""The reusable core of the benchmarks.
+
+- `Server`      an ASGI app under uvicorn in a subprocess on a free 127.0.0.1 port, ready once /healthz answers
+- `wrk`         an HTTP load run (wrk with `--latency` and a Lua script for method, headers and body;
+                a bounded async httpx client only when wrk cannot be installed) -> `Measurement`
+- `pgbench`     a custom-script pgbench run (prepared mode) against a database -> `Measurement` (tps)
+- `compare`     variants measured in interleaved rounds (A, B, A, B, A, B) and summarised as medians,
+                with ratios to a baseline measured in the same run -> `Comparison`
+- `markdown_table`, `write_results`
+
+Every run is bounded in time (wrk/pgbench `-d`/`-T`, subprocess timeouts) and only ever talks to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO_ROOT / "bench" / "results"
+PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
+
+DEFAULT_CONNECTIONS = 32
+DEFAULT_PGBENCH_CLIENTS = 8
+# Non-2xx answers and socket errors above this share of requests make a measurement invalid.
+MAX_ERROR_SHARE = 0.001
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# --- measurements ----------------------------------------------------------------------------------
+
+@dataclass
+class Measurement:
+    """One load run. `rps` is requests/s for HTTP and transactions/s for pgbench."""
+
+    tool: str
+    rps: float
+    requests: int
+    duration_s: float
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    mean_ms: float | None = None
+    errors: int = 0  # socket errors and timeouts (wrk), failed transactions (pgbench)
+    non_2xx: int = 0
+
+    @property
+    def valid(self) -> bool:
+        bad = self.errors + self.non_2xx
+        return self.requests > 0 and bad <= MAX_ERROR_SHARE * self.requests
+
+    def brief(self) -> str:
+        p99 = f"p99 {self.p99_ms:.2f} ms" if self.p99_ms is not None else f"mean {self.mean_ms or 0:.2f} ms"
+        bad = "" if self.valid else f"  INVALID: {self.errors} errors, {self.non_2xx} non-2xx"
+        return f"{self.rps:9.0f}/s  {p99}{bad}"
+
+
+# --- servers ---------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerError(RuntimeError):
+    pass
+
+
+class Server:
+    """`uvicorn <app> --workers N --loop uvloop --http httptools` in its own process group.
+
+    Use as a context manager; the server is stopped (SIGTERM, then SIGKILL after a grace period) on exit.
+    """
+
+    def __init__(self, app: str, *, name: str | None = None, workers: int = 1, factory: bool = False,
+                 env: dict[str, str] | None = None, log_dir: Path | None = None):
+        self.app = app
+        self.name = name or app
+        self.workers = workers
+        self.factory = factory
+        self.env = env or {}
+        self.log_dir = log_dir or RESULTS_DIR / "logs"
+        self.port: int | None = None
+        self.proc: subprocess.Popen | None = None
+        self.log_path: Path | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def argv(self) -> list[str]:
+        argv = [sys.executable, "-m", "uvicorn", self.app, "--host", "127.0.0.1", "--port", str(self.port),
+                "--workers", str(self.workers), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+                "--log-level", "warning", "--app-dir", str(REPO_ROOT)]
+        return [*argv, "--factory"] if self.factory else argv
+
+    def start(self, timeout_s: float = 60.0) -> Server:
+        self.port = free_port()
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.name)
+        self.log_path = self.log_dir / f"{slug}-w{self.workers}-{self.port}.log"
+        env = {**os.environ, "HUXIAO_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1", **self.env}
+        with open(self.log_path, "wb") as out:
+            self.proc = subprocess.Popen(self.argv(), cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServerError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                status, _ = http_get(self.base_url + "/healthz", timeout_s=1.0)
+                if status == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise ServerError(f"{self.name} did not answer /healthz within {timeout_s:.0f} s:\n{self.log_tail()}")
+
+    def stop(self, grace_s: float = 15.0) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)  # our own process group: the server and its workers
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+        except ProcessLookupError:
+            pass
+
+    def log_tail(self, chars: int = 3000) -> str:
+        if self.log_path and self.log_path.exists():
+            return self.log_path.read_text(errors="replace")[-chars:]
+        return ""
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def http_get(url: str, *, headers: dict[str, str] | None = None, timeout_s: float = 5.0) -> tuple[int, bytes]:
+    """One plain request (readiness and preflight checks); returns status and body, also for 4xx/5xx."""
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+# --- wrk -------------------------------------------------------------------------------------------
+
+_wrk_path: str | None = None
+_wrk_checked = False
+
+
+def ensure_wrk() -> str | None:
+    """The wrk binary, installing the Debian package as root when missing; None when it cannot be had."""
+    global _wrk_path, _wrk_checked
+    if _wrk_checked:
+        return _wrk_path
+    _wrk_checked = True
+    _wrk_path = shutil.which("wrk")
+    if _wrk_path is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        log("wrk missing: apt-get update && apt-get install -y wrk")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "wrk"]):
+            try:
+                proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+            except subprocess.TimeoutExpired:
+                break
+            if proc.returncode != 0:
+                log(f"{' '.join(argv)} failed: {proc.stderr[-500:]}")
+                break
+        _wrk_path = shutil.which("wrk")
+    if _wrk_path is None:
+        log("wrk is not available: falling back to the async httpx client (slower; it competes for the CPU)")
+    return _wrk_path
+
+
+def _lua_string(value: str) -> str:
+    level = "=" * 4
+    if f"]{level}]" in value:
+        raise ValueError("value not representable as a Lua long string")
+    return f"[{level}[{value}]{level}]"
+
+
+WRK_DONE = r"""
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "BENCHJSON {\"requests\":%d,\"duration_us\":%d,\"connect\":%d,\"read\":%d,\"write\":%d," ..
+    "\"status\":%d,\"timeout\":%d,\"p50_us\":%d,\"p99_us\":%d,\"mean_us\":%.3f,\"max_us\":%d}\n",
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(99), latency.mean, latency.max))
+end
+"""
+
+
+def wrk_script(*, method: str = "GET", headers: dict[str, str] | None = None, body: str | bytes | None = None) -> str:
+    """A wrk Lua script: static method, headers and body (wrk builds the request once), and a JSON summary."""
+    lines = [f"wrk.method = {_lua_string(method)}"]
+    for name, value in (headers or {}).items():
+        lines.append(f"wrk.headers[{_lua_string(name)}] = {_lua_string(value)}")
+    if body is not None:
+        text_body = body.decode() if isinstance(body, bytes) else body
+        lines.append(f"wrk.body = {_lua_string(text_body)}")
+    return "\n".join(lines) + "\n" + WRK_DONE
+
+
+_LATENCY_LINE = re.compile(r"^\s*(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def parse_wrk(output: str) -> Measurement:
+    """Read wrk's output: the JSON line from our Lua `done`, else the `--latency` text report."""
+    match = re.search(r"^BENCHJSON (\{.*\})$", output, re.M)
+    if match:
+        d = json.loads(match.group(1))
+        duration_s = d["duration_us"] / 1e6
+        return Measurement(
+            tool="wrk", rps=d["requests"] / duration_s if duration_s else 0.0, requests=d["requests"],
+            duration_s=duration_s, p50_ms=d["p50_us"] / 1000, p99_ms=d["p99_us"] / 1000,
+            mean_ms=d["mean_us"] / 1000, errors=d["connect"] + d["read"] + d["write"] + d["timeout"],
+            non_2xx=d["status"])
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    total = re.search(r"(\d+) requests in ([\d.]+)(ms|s|m)", output)
+    if not rps or not total:
+        raise ValueError(f"cannot parse wrk output:\n{output[-2000:]}")
+    latencies = {p: float(v) * _UNIT_MS[u] for p, v, u in _LATENCY_LINE.findall(output)}
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    seconds = float(total.group(2)) * {"ms": 0.001, "s": 1.0, "m": 60.0}[total.group(3)]
+    return Measurement(tool="wrk", rps=float(rps.group(1)), requests=int(total.group(1)), duration_s=seconds,
+                       p50_ms=latencies.get("50"), p99_ms=latencies.get("99"),
+                       errors=sum(int(x) for x in errors.groups()) if errors else 0,
+                       non_2xx=int(non_2xx.group(1)) if non_2xx else 0)
+
+
+def wrk(url: str, *, duration_s: float, connections: int = DEFAULT_CONNECTIONS, threads: int = 1,
+        method: str = "GET", headers: dict[str, str] | None = None, body: str | bytes | None = None,
+        timeout_s: float = 5.0) -> Measurement:
+    """Load `url` with `connections` keep-alive connections for `duration_s` seconds."""
+    binary = ensure_wrk()
+    if binary is None:
+        return asyncio.run(_httpx_load(url, duration_s=duration_s, connections=connections, method=method,
+                                       headers=headers, body=body, timeout_s=timeout_s))
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="bench-", delete=False) as f:
+        f.write(wrk_script(method=method, headers=headers, body=body))
+        script = f.name
+    try:
+        argv = [binary, "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(duration_s))}s",
+                "--latency", "--timeout", f"{max(1, round(timeout_s))}s", "-s", script, url]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + timeout_s + 30)
+    finally:
+        os.unlink(script)
+    if proc.returncode != 0:
+        raise RuntimeError(f"wrk failed ({proc.returncode}): {proc.stderr[-1000:]}")
+    return parse_wrk(proc.stdout)
+
+
+async def _httpx_load(url: str, *, duration_s: float, connections: int, method: str,
+                      headers: dict[str, str] | None, body: str | bytes | None, timeout_s: float,
+                      max_requests: int = 5_000_000) -> Measurement:
+    """The fallback load generator: `connections` workers on one keep-alive pool, bounded in time and count."""
+    import httpx
+
+    latencies: list[float] = []
+    errors = non_2xx = 0
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    async with httpx.AsyncClient(limits=limits, timeout=timeout_s) as client:
+        started = time.perf_counter()
+        deadline = started + duration_s
+
+        async def worker() -> None:
+            nonlocal errors, non_2xx
+            while time.perf_counter() < deadline and len(latencies) < max_requests:
+                t0 = time.perf_counter()
+                try:
+                    response = await client.request(method, url, headers=headers, content=body)
+                except httpx.HTTPError:
+                    errors += 1
+                    continue
+                latencies.append(time.perf_counter() - t0)
+                if not 200 <= response.status_code < 400:
+                    non_2xx += 1
+
+        await asyncio.gather(*(worker() for _ in range(connections)))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+
+    def pct(p: float) -> float | None:
+        return latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))] * 1000 if latencies else None
+
+    return Measurement(tool="httpx", rps=len(latencies) / elapsed, requests=len(latencies), duration_s=elapsed,
+                       p50_ms=pct(50), p99_ms=pct(99),
+                       mean_ms=statistics.fmean(latencies) * 1000 if latencies else None,
+                       errors=errors, non_2xx=non_2xx)
+
+
+# --- pgbench ---------------------------------------------------------------------------------------
+
+def parse_pgbench(output: str) -> Measurement:
+    tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", output)
+    processed = re.search(r"number of transactions actually processed: (\d+)", output)
+    if not tps or not processed:
+        raise ValueError(f"cannot parse pgbench output:\n{output[-2000:]}")
+    latency = re.search(r"latency average = ([\d.]+) ms", output)
+    failed = re.search(r"number of failed transactions: (\d+)", output)
+    duration = re.search(r"duration: (\d+) s", output)
+    return Measurement(tool="pgbench", rps=float(tps.group(1)), requests=int(processed.group(1)),
+                       duration_s=float(duration.group(1)) if duration else 0.0,
+                       mean_ms=float(latency.group(1)) if latency else None,
+                       errors=int(failed.group(1)) if failed else 0)
+
+
+def pgbench(db_url: str, script: str, *, duration_s: float, clients: int = DEFAULT_PGBENCH_CLIENTS,
+            threads: int = 2, prepared: bool = True, variables: dict[str, str] | None = None) -> Measurement:
+    """Run the SQL `script` (pgbench syntax, `\\set` etc. allowed) for `duration_s` seconds; tps as `rps`."""
+    u = make_url(db_url)
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", prefix="bench-", delete=False) as f:
+        f.write(script)
+        path = f.name
+    argv = [PGBENCH, "-n", "-c", str(clients), "-j", str(min(threads, clients)), "-T", str(max(1, round(duration_s))),
+            "-f", path, "-h", u.host or "127.0.0.1", "-p", str(u.port or 5432), "-U", u.username or "postgres"]
+    if prepared:
+        argv[1:1] = ["-M", "prepared"]
+    for name, value in (variables or {}).items():
+        argv += ["-D", f"{name}={value}"]
+    argv.append(u.database)
+    env = {**os.environ}
+    if u.password:
+        env["PGPASSWORD"] = u.password
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=duration_s + 60)
+    finally:
+        os.unlink(path)
+    if proc.returncode != 0:
+        raise RuntimeError(f"pgbench failed ({proc.returncode}): {proc.stderr[-1500:]}")
+    return parse_pgbench(proc.stdout)
+
+
+# --- comparisons -----------------------------------------------------------------------------------
+
+@dataclass
+class Variant:
+    """One thing to measure. `measure(duration_s)` runs the load; `check()` is a preflight returning an error."""
+
+    name: str
+    measure: Callable[[float], Measurement]
+    description: str = ""
+    check: Callable[[], str | None] | None = None
+
+
+def http_variant(name: str, url: str, *, description: str = "", connections: int = DEFAULT_CONNECTIONS,
+                 threads: int = 1, method: str = "GET", headers: dict[str, str] | None = None,
+                 body: str | bytes | None = None, expect_status: int = 200) -> Variant:
+    def measure(duration_s: float) -> Measurement:
+        return wrk(url, duration_s=duration_s, connections=connections, threads=threads, method=method,
+                   headers=headers, body=body)
+
+    def check() -> str | None:
+        if method != "GET":
+            return None
+        status, payload = http_get(url, headers=headers)
+        if status != expect_status:
+            return f"{name}: GET {url} answered {status}, expected {expect_status}: {payload[:300]!r}"
+        return None
+
+    return Variant(name, measure, description or f"{method} {url.split('/', 3)[-1]}", check)
+
+
+def pgbench_variant(name: str, db_url: str, script: str, *, description: str = "",
+                    clients: int = DEFAULT_PGBENCH_CLIENTS, variables: dict[str, str] | None = None) -> Variant:
+    def measure(duration_s: float) -> Measurement:
+        return pgbench(db_url, script, duration_s=duration_s, clients=clients, variables=variables)
+
+    return Variant(name, measure, description or f"pgbench {clients} clients, prepared")
+
+
+@dataclass
+class Row:
+    name: str
+    description: str
+    rps: float
+    p50_ms: float | None
+    p99_ms: float | None
+    ratio: float | None  # median rps / median baseline rps
+    overhead_pct: float | None  # extra time per request over the baseline: (baseline rps / rps - 1) * 100
+    round_ratios: list[float]  # per-round ratio to the baseline's measurement of the same round
+    valid: bool
+    runs: list[Measurement] = field(default_factory=list)
+
+
+@dataclass
+class Goal:
+    variant: str
+    baseline: str
+    max_overhead_pct: float
+    label: str
+
+    def judge(self, rows: dict[str, Row]) -> dict:
+        v, b = rows.get(self.variant), rows.get(self.baseline)
+        overhead = None
+        if v and b and v.rps and b.rps:
+            overhead = (b.rps / v.rps - 1) * 100
+        return {"label": self.label, "variant": self.variant, "baseline": self.baseline,
+                "max_overhead_pct": self.max_overhead_pct, "overhead_pct": overhead,
+                "met": overhead is not None and overhead <= self.max_overhead_pct}
+
+
+@dataclass
+class Comparison:
+    scenario: str
+    title: str
+    workers: int
+    baseline: str
+    rows: list[Row]
+    goals: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    setup: dict = field(default_factory=dict)
+
+
+def _median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def compare(variants: list[Variant], *, baseline: str, repeats: int, duration_s: float, warmup_s: float,
+            label: str = "", pause_s: float = 1.0) -> list[Row]:
+    """Measure every variant `repeats` times in interleaved rounds (A, B, A, B, ...) after one warm-up each.
+
+    Medians per variant; ratios to the baseline's median, and per round to the baseline of the same round.
+    """
+    names = [v.name for v in variants]
+    if baseline not in names or len(set(names)) != len(names):
+        raise ValueError(f"baseline {baseline!r} must be one of the distinct variants {names}")
+    problems = [p for v in variants if v.check and (p := v.check())]
+    if problems:
+        raise RuntimeError("preflight failed:\n" + "\n".join(problems))
+    if warmup_s > 0:
+        for v in variants:
+            m = v.measure(warmup_s)
+            log(f"  [{label}] warm-up {v.name:<22} {m.brief()}")
+    runs: dict[str, list[Measurement]] = {v.name: [] for v in variants}
+    for r in range(repeats):
+        for v in variants:
+            time.sleep(pause_s)
+            m = v.measure(duration_s)
+            runs[v.name].append(m)
+            log(f"  [{label}] round {r + 1}/{repeats} {v.name:<22} {m.brief()}")
+    base_runs = runs[baseline]
+    base_rps = _median([m.rps for m in base_runs])
+    rows = []
+    for v in variants:
+        ms = runs[v.name]
+        rps = _median([m.rps for m in ms]) or 0.0
+        ratio = rps / base_rps if base_rps else None
+        rows.append(Row(
+            name=v.name, description=v.description, rps=rps,
+            p50_ms=_median([m.p50_ms for m in ms]), p99_ms=_median([m.p99_ms if m.p99_ms is not None else m.mean_ms
+                                                                     for m in ms]),
+            ratio=ratio, overhead_pct=(1 / ratio - 1) * 100 if ratio else None,
+            round_ratios=[m.rps / b.rps for m, b in zip(ms, base_runs, strict=True) if b.rps],
+            valid=all(m.valid for m in ms), runs=ms))
+    return rows
+
+
+# --- reporting -------------------------------------------------------------------------------------
+
+def _fmt(value: float | None, spec: str, suffix: str = "") -> str:
+    return "–" if value is None else f"{value:{spec}}{suffix}"
+
+
+def markdown_table(comparison: Comparison) -> str:
+    lines = [f"**{comparison.title}** — {comparison.workers} worker(s), baseline `{comparison.baseline}`", "",
+             "| variant | what | req/s (median) | p50 ms | p99 ms | ratio | overhead | ratio per round |",
+             "|---|---|---:|---:|---:|---:|---:|---|"]
+    for row in comparison.rows:
+        rounds = ", ".join(f"{r:.2f}" for r in row.round_ratios)
+        flag = "" if row.valid else " ⚠ errors"
+        overhead = "baseline" if row.name == comparison.baseline else _fmt(row.overhead_pct, "+.1f", " %")
+        p99 = _fmt(row.p99_ms, ".2f")
+        if row.runs and row.runs[0].tool == "pgbench":
+            p99 = f"{p99} (mean)"
+        lines.append(f"| `{row.name}`{flag} | {row.description} | {row.rps:,.0f} | {_fmt(row.p50_ms, '.2f')} | "
+                     f"{p99} | {_fmt(row.ratio, '.3f')} | {overhead} | {rounds} |")
+    for goal in comparison.goals:
+        verdict = "met" if goal["met"] else "NOT met"
+        lines.append(f"\nGoal — {goal['label']}: overhead of `{goal['variant']}` over `{goal['baseline']}` "
+                     f"{_fmt(goal['overhead_pct'], '+.1f', ' %')} (limit {goal['max_overhead_pct']:.0f} %): "
+                     f"**{verdict}**")
+    for note in comparison.notes:
+        lines.append(f"\n{note}")
+    return "\n".join(lines)
+
+
+def _version(argv: list[str]) -> str | None:
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return (proc.stdout or proc.stderr).strip().splitlines()[0] if (proc.stdout or proc.stderr).strip() else None
+
+
+def machine_info() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    packages = {}
+    for name in ("fastapi", "starlette", "uvicorn", "uvloop", "httptools", "sqlalchemy", "asyncpg", "pydantic",
+                 "prometheus-client", "pyjwt"):
+        try:
+            packages[name] = version(name)
+        except PackageNotFoundError:
+            packages[name] = None
+    return {
+        "cpus": os.cpu_count(),
+        "loadavg": os.getloadavg(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "packages": packages,
+        "wrk": _version([shutil.which("wrk") or "wrk", "--version"]),
+        "pgbench": _version([PGBENCH, "--version"]),
+    }
+
+
+def write_results(payload: dict, *, stamp: str | None = None) -> Path:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = stamp or datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = RESULTS_DIR / f"{stamp}.json"
+
+    def default(o):
+        if isinstance(o, Measurement | Row | Comparison):
+            return asdict(o)
+        return str(o)
+
+    path.write_text(json.dumps(payload, indent=2, default=default, ensure_ascii=False) + "\n")
+    return path

@@ -1,0 +1,105 @@
+"""School zones: everything within `zone_radius_m` of a school's boundary (campus polygon, else gate point).
+
+Membership and distances are decided in PostGIS on `geography` (geodesic metres) with the GiST index on
+`schools.boundary`. `ZONE_REACH_M`, the largest radius a school may have, is the constant index condition
+of every membership query; each school's own radius is then a filter on the few candidates.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import shapely
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.callers import Caller
+from domain.errors import NotFound
+from geo.geometry import area_to_geojson
+from geo.zones import zone_polygon
+
+ZONE_RADIUS_DEFAULT_M = 200.0
+ZONE_RADIUS_MAX_M = 2000.0
+ZONE_REACH_M = ZONE_RADIUS_MAX_M
+NEAREST_OUTSIDE_DEFAULT = 3
+NEAREST_SEARCH_M = 20_000.0
+
+# The zone decision that check-ins and incidents embed in their own INSERT statements: the school whose
+# zone holds the point, the nearest boundary first. `:point` is a geography expression in the host query.
+IN_ZONE_SCHOOLS_SQL = """
+    SELECT s.id, s.name, ST_Distance(s.boundary, {point}) AS distance_m
+    FROM schools s
+    WHERE s.deleted_at IS NULL
+      AND ST_DWithin(s.boundary, {point}, {reach})
+      AND ST_DWithin(s.boundary, {point}, s.zone_radius_m)
+    ORDER BY s.boundary <-> {point}
+"""
+
+
+def in_zone_schools_sql(point: str) -> str:
+    """`IN_ZONE_SCHOOLS_SQL` for a point expression (e.g. `p.g` or a CTE column)."""
+    return IN_ZONE_SCHOOLS_SQL.format(point=point, reach=ZONE_REACH_M)
+
+
+LOOKUP = text(f"""
+    WITH p AS (SELECT CAST(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS geography) AS g),
+    visible AS (SELECT code FROM jurisdictions WHERE path <@ CAST(:scope AS ltree)),
+    inside AS (
+        SELECT s.id FROM schools s, p
+        WHERE s.deleted_at IS NULL AND ST_DWithin(s.boundary, p.g, {ZONE_REACH_M})
+          AND ST_DWithin(s.boundary, p.g, s.zone_radius_m)
+          AND s.jurisdiction_code IN (SELECT code FROM visible)
+    ),
+    nearest_outside AS (
+        SELECT s.id FROM schools s, p
+        WHERE s.deleted_at IS NULL AND ST_DWithin(s.boundary, p.g, :search_m)
+          AND NOT ST_DWithin(s.boundary, p.g, s.zone_radius_m)
+          AND s.jurisdiction_code IN (SELECT code FROM visible)
+        ORDER BY s.boundary <-> p.g
+        LIMIT :nearest
+    )
+    SELECT s.id AS school_id, s.name, s.kind, s.jurisdiction_code, s.zone_radius_m,
+           ST_Distance(s.boundary, p.g) AS distance_m,
+           ST_DWithin(s.boundary, p.g, s.zone_radius_m) AS inside
+    FROM (SELECT id FROM inside UNION ALL SELECT id FROM nearest_outside) c
+    JOIN schools s ON s.id = c.id
+    CROSS JOIN p
+    ORDER BY distance_m, s.id
+""")
+
+
+async def lookup(session: AsyncSession, *, caller: Caller, lon: float, lat: float,
+                 nearest_outside: int = NEAREST_OUTSIDE_DEFAULT) -> list[dict]:
+    """Every school (in the caller's jurisdictions) whose zone holds the WGS-84 point, then the nearest
+    few whose zone does not, nearest first; `distance_m` is to the campus boundary (0 inside it)."""
+    rows = (await session.execute(LOOKUP, {
+        "lon": lon, "lat": lat, "scope": caller.scope_path, "search_m": NEAREST_SEARCH_M,
+        "nearest": nearest_outside,
+    })).mappings().all()
+    return [{**r, "distance_m": round(float(r["distance_m"]), 2)} for r in rows]
+
+
+async def zone_feature(session: AsyncSession, *, caller: Caller, school_id: uuid.UUID) -> dict:
+    """The school's zone as a GeoJSON Feature: its boundary buffered by `zone_radius_m` in a local
+    azimuthal equidistant projection (metres, not degrees)."""
+    row = (await session.execute(text("""
+        SELECT s.id, s.name, s.zone_radius_m, ST_AsBinary(s.boundary) AS boundary, j.path::text AS path,
+               s.campus IS NOT NULL AS has_campus
+        FROM schools s JOIN jurisdictions j ON j.code = s.jurisdiction_code
+        WHERE s.id = :id AND s.deleted_at IS NULL
+    """), {"id": school_id})).mappings().first()
+    if row is None or not caller.sees_path(row["path"]):
+        raise NotFound(f"no school {school_id}")
+    boundary = shapely.from_wkb(bytes(row["boundary"]))
+    polygon = zone_polygon(boundary, row["zone_radius_m"])
+    return {
+        "type": "Feature",
+        "id": str(row["id"]),
+        "geometry": area_to_geojson(polygon),
+        "properties": {
+            "school_id": str(row["id"]),
+            "name": row["name"],
+            "zone_radius_m": row["zone_radius_m"],
+            "measured_from": "campus" if row["has_campus"] else "location",
+        },
+    }
