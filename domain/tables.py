@@ -13,6 +13,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Computed,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -20,13 +21,16 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
+    Time,
+    UniqueConstraint,
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.dialects.postgresql.base import ischema_names
 from sqlalchemy.types import UserDefinedType
 
@@ -216,4 +220,216 @@ events = Table(
 
 # --- duty and check-ins (issue 5) -----------------------------------------------------------------
 
+posts = Table(
+    "posts",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("school_id", UUID(as_uuid=True), ForeignKey("schools.id"), nullable=False),
+    Column("jurisdiction_code", String(32), ForeignKey("jurisdictions.code"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("location", POINT, nullable=False),
+    Column("radius_m", Float, nullable=False, server_default=text("50")),
+    _now(),
+    Column("deleted_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint("kind IN ('school_guard','peak_duty')", name="kind_known"),
+    CheckConstraint("radius_m >= 5 AND radius_m <= 1000", name="radius_range"),
+    Index("ix_posts_school_id", "school_id"),
+    Index("ix_posts_location", "location", postgresql_using="gist"),
+)
+
+duty_windows = Table(
+    "duty_windows",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("jurisdiction_code", String(32), ForeignKey("jurisdictions.code"), nullable=False),
+    Column("school_id", UUID(as_uuid=True), ForeignKey("schools.id"), nullable=True),
+    Column("name", String(40), nullable=False),
+    Column("starts_local", Time, nullable=False),
+    Column("ends_local", Time, nullable=False),
+    Column("weekdays", ARRAY(SmallInteger), nullable=False, server_default=text("'{1,2,3,4,5}'")),
+    _now(),
+    CheckConstraint("ends_local > starts_local", name="ends_after_start"),
+    Index("uq_duty_windows_owner_name", "jurisdiction_code",
+          text("COALESCE(school_id, '00000000-0000-0000-0000-000000000000'::uuid)"), "name", unique=True),
+)
+
+non_school_days = Table(
+    "non_school_days",
+    metadata,
+    Column("jurisdiction_code", String(32), ForeignKey("jurisdictions.code"), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("reason", String(200), nullable=True),
+)
+
+shifts = Table(
+    "shifts",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("officer_id", UUID(as_uuid=True), ForeignKey("users.id"), nullable=False),
+    Column("post_id", UUID(as_uuid=True), ForeignKey("posts.id"), nullable=False),
+    Column("jurisdiction_code", String(32), ForeignKey("jurisdictions.code"), nullable=False),
+    Column("starts_at", DateTime(timezone=True), nullable=False),
+    Column("ends_at", DateTime(timezone=True), nullable=False),
+    Column("window_name", String(40), nullable=True),
+    Column("created_by", UUID(as_uuid=True), nullable=True),
+    _now(),
+    CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+    UniqueConstraint("officer_id", "post_id", "starts_at"),
+    Index("ix_shifts_post_id_starts_at", "post_id", "starts_at"),
+    Index("ix_shifts_officer_id_starts_at", "officer_id", "starts_at"),
+    Index("ix_shifts_jurisdiction_code_starts_at", "jurisdiction_code", "starts_at"),
+)
+
+# The idempotency ledger: check-ins are partitioned by device time, so the client's id is made unique
+# across partitions here.
+checkin_keys = Table(
+    "checkin_keys",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("officer_id", UUID(as_uuid=True), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("body_hash", LargeBinary, nullable=False),
+    _now(),
+)
+
+checkins = Table(
+    "checkins",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("officer_id", UUID(as_uuid=True), ForeignKey("users.id"), nullable=False),
+    Column("jurisdiction_code", String(32), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), primary_key=True),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("location", POINT, nullable=False),
+    Column("accuracy_m", Float, nullable=False),
+    Column("crs", String(8), nullable=False, server_default="wgs84"),
+    Column("shift_id", UUID(as_uuid=True), nullable=True),
+    Column("post_id", UUID(as_uuid=True), nullable=True),
+    Column("school_id", UUID(as_uuid=True), nullable=True),
+    Column("distance_to_school_m", Float, nullable=True),
+    Column("in_school_zone", Boolean, nullable=False),
+    Column("distance_to_post_m", Float, nullable=True),
+    Column("geofence", String(10), nullable=True),
+    Column("in_post_geofence", Boolean, nullable=True),
+    Column("in_duty_window", Boolean, nullable=False),
+    Column("flags", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("vehicle", Boolean, nullable=True),
+    Column("lights", Boolean, nullable=True),
+    Column("mock_location", Boolean, nullable=False, server_default=text("false")),
+    Column("note", String(500), nullable=True),
+    Column("device", JSONB, nullable=True),
+    CheckConstraint("kind IN ('arrive','heartbeat','depart')", name="kind_known"),
+    CheckConstraint("geofence IN ('inside','outside','uncertain')", name="geofence_known"),
+    CheckConstraint("accuracy_m > 0", name="accuracy_positive"),
+    Index("ix_checkins_officer_id_recorded_at", "officer_id", "recorded_at"),
+    Index("ix_checkins_shift_id", "shift_id"),
+    Index("ix_checkins_school_id_recorded_at", "school_id", "recorded_at"),
+    Index("ix_checkins_jurisdiction_code_recorded_at", "jurisdiction_code", "recorded_at"),
+    Index("ix_checkins_location", "location", postgresql_using="gist"),
+    postgresql_partition_by="RANGE (recorded_at)",
+)
+
+# Each unit's latest fix, kept by check-in ingest, for nearest-unit KNN on a GiST index.
+unit_positions = Table(
+    "unit_positions",
+    metadata,
+    Column("officer_id", UUID(as_uuid=True), ForeignKey("users.id"), primary_key=True),
+    Column("jurisdiction_code", String(32), nullable=False),
+    Column("location", POINT, nullable=False),
+    Column("accuracy_m", Float, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("checkin_id", UUID(as_uuid=True), nullable=False),
+    Column("shift_id", UUID(as_uuid=True), nullable=True),
+    Column("post_id", UUID(as_uuid=True), nullable=True),
+    Index("ix_unit_positions_location", "location", postgresql_using="gist"),
+    Index("ix_unit_positions_recorded_at", "recorded_at"),
+)
+
 # --- incidents and scoring (issue 6) --------------------------------------------------------------
+
+scoring_policies = Table(
+    "scoring_policies",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("tier_limits_s", JSONB, nullable=False),
+    Column("tiers_by_severity", JSONB, nullable=True),
+    Column("description", String(500), nullable=True),
+    _now(),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("jurisdiction_code", String(32), ForeignKey("jurisdictions.code"), nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("severity", SmallInteger, nullable=False),
+    Column("source", String(20), nullable=False),
+    Column("description", String(4000), nullable=True),
+    Column("location", POINT, nullable=False),
+    Column("crs", String(8), nullable=False, server_default="wgs84"),
+    Column("alarm_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("in_zone", Boolean, nullable=False),
+    Column("zone_school_ids", ARRAY(UUID(as_uuid=True)), nullable=False, server_default=text("'{}'")),
+    Column("nearest_school_id", UUID(as_uuid=True), ForeignKey("schools.id"), nullable=True),
+    Column("nearest_school_distance_m", Float, nullable=True),
+    Column("status", String(12), nullable=False, server_default="open"),
+    Column("dispatched_at", DateTime(timezone=True), nullable=True),
+    Column("on_scene_at", DateTime(timezone=True), nullable=True),
+    Column("controlled_at", DateTime(timezone=True), nullable=True),
+    Column("closed_at", DateTime(timezone=True), nullable=True),
+    Column("policy_key", String(40), nullable=False, server_default="1-3-5@v1"),
+    Column("created_by", UUID(as_uuid=True), nullable=True),
+    Column("body_hash", LargeBinary, nullable=True),
+    _now(),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("severity BETWEEN 1 AND 4", name="severity_range"),
+    CheckConstraint("status IN ('open','dispatched','on_scene','controlled','closed')", name="status_known"),
+    CheckConstraint("source IN ('call_110','one_button_alarm','patrol','school_report','other')", name="source_known"),
+    Index("ix_incidents_location", "location", postgresql_using="gist"),
+    Index("ix_incidents_jurisdiction_code_alarm_at", "jurisdiction_code", "alarm_at"),
+    Index("ix_incidents_alarm_at", "alarm_at"),
+    Index("ix_incidents_zone_school_ids", "zone_school_ids", postgresql_using="gin"),
+)
+
+arrivals = Table(
+    "arrivals",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("incident_id", UUID(as_uuid=True), ForeignKey("incidents.id"), nullable=False),
+    Column("responder_id", UUID(as_uuid=True), ForeignKey("users.id"), nullable=False),
+    Column("tier", SmallInteger, nullable=False),
+    Column("arrived_at", DateTime(timezone=True), nullable=False),
+    Column("location", POINT, nullable=False),
+    Column("accuracy_m", Float, nullable=True),
+    Column("crs", String(8), nullable=False, server_default="wgs84"),
+    Column("distance_m", Float, nullable=False),
+    Column("far_from_scene", Boolean, nullable=False),
+    Column("counts", Boolean, nullable=False),
+    Column("flags", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("body_hash", LargeBinary, nullable=False),
+    Column("created_by", UUID(as_uuid=True), nullable=True),
+    _now(),
+    CheckConstraint("tier BETWEEN 1 AND 3", name="tier_range"),
+    Index("ix_arrivals_incident_id_arrived_at", "incident_id", "arrived_at"),
+)
+
+incident_scores = Table(
+    "incident_scores",
+    metadata,
+    Column("incident_id", UUID(as_uuid=True), ForeignKey("incidents.id"), primary_key=True),
+    Column("policy_key", String(40), primary_key=True),
+    Column("computed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("compliant", Boolean, nullable=True),
+    Column("tiers", JSONB, nullable=False),
+    Column("tier1_elapsed_s", Float, nullable=True),
+    Column("tier2_elapsed_s", Float, nullable=True),
+    Column("tier3_elapsed_s", Float, nullable=True),
+    Column("tier1_state", String(8), nullable=True),
+    Column("tier2_state", String(8), nullable=True),
+    Column("tier3_state", String(8), nullable=True),
+)
