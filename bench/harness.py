@@ -227,40 +227,25 @@ def wrk_script(*, method: str = "GET", headers: dict[str, str] | None = None, bo
     """A wrk Lua script: static method, headers and body (wrk builds the request once), and a JSON summary."""
     lines = [f"wrk.method = {_lua_string(method)}"]
     for name, value in (headers or {}).items():
-        lines.append(f"wrk.headers[{_lua_string(name)}] = {_lua_string(value)}")
+        lines.append(f"wrk.headers[ {_lua_string(name)} ] = {_lua_string(value)}")  # `[[` would open a string
     if body is not None:
         text_body = body.decode() if isinstance(body, bytes) else body
         lines.append(f"wrk.body = {_lua_string(text_body)}")
     return "\n".join(lines) + "\n" + WRK_DONE
 
 
-_LATENCY_LINE = re.compile(r"^\s*(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
-_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
 def parse_wrk(output: str) -> Measurement:
-    """Read wrk's output: the JSON line from our Lua `done`, else the `--latency` text report."""
+    """Read the JSON line our Lua `done` writes (percentiles from wrk's `--latency` histogram)."""
     match = re.search(r"^BENCHJSON (\{.*\})$", output, re.M)
-    if match:
-        d = json.loads(match.group(1))
-        duration_s = d["duration_us"] / 1e6
-        return Measurement(
-            tool="wrk", rps=d["requests"] / duration_s if duration_s else 0.0, requests=d["requests"],
-            duration_s=duration_s, p50_ms=d["p50_us"] / 1000, p99_ms=d["p99_us"] / 1000,
-            mean_ms=d["mean_us"] / 1000, errors=d["connect"] + d["read"] + d["write"] + d["timeout"],
-            non_2xx=d["status"])
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    total = re.search(r"(\d+) requests in ([\d.]+)(ms|s|m)", output)
-    if not rps or not total:
-        raise ValueError(f"cannot parse wrk output:\n{output[-2000:]}")
-    latencies = {p: float(v) * _UNIT_MS[u] for p, v, u in _LATENCY_LINE.findall(output)}
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    seconds = float(total.group(2)) * {"ms": 0.001, "s": 1.0, "m": 60.0}[total.group(3)]
-    return Measurement(tool="wrk", rps=float(rps.group(1)), requests=int(total.group(1)), duration_s=seconds,
-                       p50_ms=latencies.get("50"), p99_ms=latencies.get("99"),
-                       errors=sum(int(x) for x in errors.groups()) if errors else 0,
-                       non_2xx=int(non_2xx.group(1)) if non_2xx else 0)
+    if not match:
+        raise ValueError(f"no BENCHJSON line in wrk output:\n{output[-2000:]}")
+    d = json.loads(match.group(1))
+    duration_s = d["duration_us"] / 1e6
+    return Measurement(
+        tool="wrk", rps=d["requests"] / duration_s if duration_s else 0.0, requests=d["requests"],
+        duration_s=duration_s, p50_ms=d["p50_us"] / 1000, p99_ms=d["p99_us"] / 1000,
+        mean_ms=d["mean_us"] / 1000, errors=d["connect"] + d["read"] + d["write"] + d["timeout"],
+        non_2xx=d["status"])
 
 
 def wrk(url: str, *, duration_s: float, connections: int = DEFAULT_CONNECTIONS, threads: int = 1,
@@ -280,8 +265,8 @@ def wrk(url: str, *, duration_s: float, connections: int = DEFAULT_CONNECTIONS, 
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + timeout_s + 30)
     finally:
         os.unlink(script)
-    if proc.returncode != 0:
-        raise RuntimeError(f"wrk failed ({proc.returncode}): {proc.stderr[-1000:]}")
+    if proc.returncode != 0 or "BENCHJSON" not in proc.stdout:  # a broken script still lets wrk run
+        raise RuntimeError(f"wrk failed ({proc.returncode}): {proc.stderr[-1000:]}{proc.stdout[-1000:]}")
     return parse_wrk(proc.stdout)
 
 
@@ -468,6 +453,9 @@ def compare(variants: list[Variant], *, baseline: str, repeats: int, duration_s:
         for v in variants:
             m = v.measure(warmup_s)
             log(f"  [{label}] warm-up {v.name:<22} {m.brief()}")
+            if not m.valid:
+                raise RuntimeError(f"{v.name}: {m.errors} socket errors and {m.non_2xx} non-2xx answers "
+                                   f"in {m.requests} requests during warm-up; not measuring it")
     runs: dict[str, list[Measurement]] = {v.name: [] for v in variants}
     for r in range(repeats):
         for v in variants:

@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                      "wrk_threads": args.wrk_threads, "breakdown": not args.no_breakdown},
         "machine": harness.machine_info(),
         "comparisons": [],
+        "failures": [],
     }
     tables = []
     t0 = time.monotonic()
@@ -80,19 +81,24 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             for workers in args.workers:
                 harness.log(f"== {name}, {workers} worker(s)")
-                comparison = SCENARIOS[name].run(ctx, workers)
+                try:
+                    comparison = SCENARIOS[name].run(ctx, workers)
+                except (RuntimeError, harness.ServerError, ValueError) as exc:  # the next scenario may still run
+                    harness.log(f"!! {name} with {workers} worker(s) failed: {exc}")
+                    payload["failures"].append({"scenario": name, "workers": workers, "error": str(exc)})
+                    continue
                 payload["comparisons"].append(comparison)
                 tables.append(harness.markdown_table(comparison))
                 print("\n" + tables[-1] + "\n", flush=True)
     finally:
         payload["elapsed_s"] = round(time.monotonic() - t0, 1)
         payload["machine"]["loadavg_after"] = os.getloadavg()
-        if payload["comparisons"]:
+        if payload["comparisons"] or payload["failures"]:
             path = harness.write_results(payload, stamp=stamp)
             harness.log(f"results: {path.relative_to(harness.REPO_ROOT)}")
     print(f"_Measured {started:%Y-%m-%d %H:%M} UTC, {args.repeats} interleaved rounds × {args.duration:g} s, "
           f"wrk {args.connections} connections; medians._")
-    return 0
+    return 1 if payload["failures"] else 0
 
 
 if __name__ == "__main__":

@@ -1,11 +1,107 @@
-"""Demo data for the two seed counties: Pengshui (Chongqing) and Yeji (Lu'an, Anhui). Idempotent."""
+"""Demo data for the two seed counties: Pengshui (Chongqing) and Yeji (Lu'an, Anhui). Idempotent.
+
+The data files live in `cli/demo_data/` (generated once by `generate.py` with a fixed seed). This is the
+one place later capabilities extend: each adds a step to `STEPS`.
+"""
 
 from __future__ import annotations
 
-from rich.console import Console
+import json
+from datetime import UTC, datetime
+from pathlib import Path
 
-DEMO_LOGINS: list[tuple[str, str, str]] = []
+from rich.console import Console
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain import jurisdictions, schools, users
+from domain.callers import Role, UnitType, system_caller
+
+DATA = Path(__file__).parent / "demo_data"
+DEMO_PASSWORD = "huxiao-demo-2026"
+
+
+def _load(name: str):
+    return json.loads((DATA / name).read_text(encoding="utf-8"))
+
+
+def demo_logins() -> list[tuple[str, str, str]]:
+    people = _load("people.json")
+    shown = [p for p in people if p["role"] in ("admin", "commander", "viewer")]
+    shown += [p for p in people if p["role"] == "officer"][:1]
+    return [(p["username"], p["password"], p["role"]) for p in shown]
+
+
+DEMO_LOGINS = demo_logins()
+
+
+async def seed_jurisdictions(session: AsyncSession) -> int:
+    made = 0
+    for j in _load("jurisdictions.json"):  # parents come before children in the file
+        existed = await jurisdictions.path_of(session, code=j["code"])
+        await jurisdictions.ensure(session, new=jurisdictions.NewJurisdiction(
+            code=j["code"], name=j["name"], level=j["level"], parent_code=j["parent_code"],
+            time_zone=j.get("time_zone", jurisdictions.DEFAULT_TIME_ZONE)))
+        made += existed is None
+    return made
+
+
+async def seed_people(session: AsyncSession) -> int:
+    made = 0
+    for p in _load("people.json"):
+        existed = await users.login_row(session, username=p["username"])
+        await users.ensure(session, new=users.NewUser(
+            username=p["username"], display_name=p["display_name"], role=Role(p["role"]),
+            jurisdiction_code=p["jurisdiction_code"], password=p["password"], phone=p.get("phone"),
+            unit_type=UnitType(p.get("unit_type", "police"))))
+        made += existed is None
+    return made
+
+
+async def seed_schools(session: AsyncSession) -> int:
+    features = _load("schools.geojson")["features"]
+    known = await session.scalar(text("SELECT count(*) FROM schools WHERE external_id = ANY(CAST(:ids AS text[]))"),
+                                 {"ids": [f["properties"]["external_id"] for f in features]})
+    if known == len(features):
+        return 0
+    results = await schools.import_features(session, caller=system_caller(name="demo"), features=features,
+                                            crs="wgs84")
+    rejected = [r for r in results if r.status == "rejected"]
+    if rejected:
+        raise RuntimeError(f"demo schools rejected: {rejected[:3]}")
+    return sum(r.status == "created" for r in results)
+
+
+STEPS = [
+    ("jurisdictions", seed_jurisdictions),
+    ("people", seed_people),
+    ("schools", seed_schools),
+]
+
+
+async def seed_all(session: AsyncSession, *, now: datetime | None = None) -> dict[str, int]:
+    """Run every demo step in one transaction; each step only adds what is missing."""
+    now = now or datetime.now(UTC)
+    counts = {}
+    for name, step in STEPS:
+        counts[name] = await step(session)
+    return counts
 
 
 def seed_demo(url: str, *, console: Console) -> None:
-    console.print("demo data: nothing to load yet")
+    import asyncio
+
+    from domain.database import make_engine, make_sessionmaker, session_scope
+    from domain.settings import get_settings
+
+    async def run() -> dict[str, int]:
+        engine = make_engine(get_settings(), url=url)
+        try:
+            async with session_scope(make_sessionmaker(engine)) as session:
+                return await seed_all(session)
+        finally:
+            await engine.dispose()
+
+    counts = asyncio.run(run())
+    added = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+    console.print(f"demo data: {'added ' + added if added else 'already loaded'}")

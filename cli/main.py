@@ -140,5 +140,13 @@ def export_openapi(path: Path = typer.Argument(REPO_ROOT / "openapi" / "openapi.
     console.print(f"wrote {path}")
 
 
+from cli import admin  # noqa: E402
+
+app.command("create-jurisdiction")(admin.create_jurisdiction)
+app.command("create-user")(admin.create_user)
+app.command("create-api-key")(admin.create_api_key)
+app.command("import-schools")(admin.import_schools)
+
+
 if __name__ == "__main__":
     app()

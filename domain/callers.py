@@ -50,11 +50,12 @@ class Caller:
         raise Forbidden(f"role {self.role.value} may not do this; needs {' or '.join(r.value for r in roles)}")
 
     def sees_path(self, path: str) -> bool:
-        """True when `path` is the caller's jurisdiction or lies below it."""
-        return path == self.scope_path or path.startswith(self.scope_path + ".")
+        """True when `path` is the caller's jurisdiction or lies below it (the empty scope sees all)."""
+        return self.scope_path == "" or path == self.scope_path or path.startswith(self.scope_path + ".")
 
 
-def system_caller(jurisdiction_code: str, scope_path: str, *, name: str = "cli") -> Caller:
-    """The caller used by CLI commands and demo data: an admin at the given jurisdiction."""
+def system_caller(jurisdiction_code: str = "", scope_path: str = "", *, name: str = "cli") -> Caller:
+    """The caller used by CLI commands and demo data: an admin at the given jurisdiction, or everywhere
+    (the empty ltree path is the ancestor of every jurisdiction)."""
     return Caller(kind="system", id=None, name=name, role=Role.admin, jurisdiction_code=jurisdiction_code,
                   scope_path=scope_path)

@@ -45,7 +45,7 @@ class County:
 async def make_tree(app, *, time_zone: str = "Asia/Shanghai") -> County:
     county = unique_code("C")
     a, b = county + "A", county + "B"
-    async for session in session_scope(app.state.sessionmaker):
+    async with session_scope(app.state.sessionmaker) as session:
         await jurisdictions.ensure(session, new=jurisdictions.NewJurisdiction(county, "Test county", "county",
                                                                              None, time_zone))
         for code, name in ((a, "Station A"), (b, "Station B")):
@@ -57,7 +57,7 @@ async def make_tree(app, *, time_zone: str = "Asia/Shanghai") -> County:
 async def make_person(app, client: httpx.AsyncClient, *, role: str, jurisdiction_code: str,
                       unit_type: str = "police", login: bool = True) -> Person:
     username = f"u{secrets.token_hex(6)}"
-    async for session in session_scope(app.state.sessionmaker):
+    async with session_scope(app.state.sessionmaker) as session:
         row = await users.ensure(session, new=users.NewUser(
             username=username, display_name=f"Test {role}", role=Role(role), jurisdiction_code=jurisdiction_code,
             password=PASSWORD, unit_type=UnitType(unit_type)))
