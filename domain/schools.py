@@ -280,7 +280,7 @@ def school_from_feature(feature: Any, *, crs: str | None) -> SchoolInput:
         raise
 
 
-UPSERT_MANY = text(f"""
+UPSERT_MANY = text("""
     INSERT INTO schools AS s (id, external_id, name, kind, jurisdiction_code, address, location, campus, zone_radius_m)
     SELECT i.id, i.external_id, i.name, i.kind, i.jurisdiction_code, i.address,
            CAST(ST_GeomFromWKB(i.location, 4326) AS geography),

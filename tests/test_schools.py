@@ -84,8 +84,8 @@ async def test_bad_school_is_422_naming_the_field(app, client, bad, field):
 
 async def test_nan_and_infinity_are_refused(app, client):
     tree, commander = await _setup(app, client)
-    raw = ('{"name": "x", "kind": "primary", "jurisdiction_code": "%s", '
-           '"location": {"type": "Point", "coordinates": [NaN, Infinity]}}' % tree.station_a)
+    raw = ('{"name": "x", "kind": "primary", "jurisdiction_code": "' + tree.station_a + '", '
+           '"location": {"type": "Point", "coordinates": [NaN, Infinity]}}')
     r = await client.post("/v1/schools", headers={**commander.headers, "content-type": "application/json"},
                           content=raw)
     assert r.status_code in (400, 422)
