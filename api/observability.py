@@ -36,7 +36,7 @@ _BODY_METHODS = {"POST", "PUT", "PATCH"}
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message and any `extra` fields."""
 
-    _skip = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+    _skip = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
     converter = time.gmtime
 
     def format(self, record: logging.LogRecord) -> str:
