@@ -61,3 +61,26 @@ async def test_unexpected_exception_is_a_500_problem_without_stack_trace(app, cl
         assert "Traceback" not in str(body)
     finally:
         app.router.routes[:] = [r for r in app.router.routes if getattr(r, "path", "") != "/__test_boom"]
+
+
+async def test_malformed_json_is_a_400_problem(client):
+    r = await client.post("/v1/jurisdictions", content=b'{"code": "x",', headers={"content-type": "application/json"})
+    body = assert_problem(r, 400)
+    assert "JSON" in body["detail"]
+
+
+async def test_wrong_content_type_is_a_415_problem(client):
+    r = await client.post("/v1/jurisdictions", content=b"code=x", headers={"content-type": "text/plain"})
+    assert_problem(r, 415)
+
+
+async def test_unknown_query_value_is_a_422_problem_naming_the_parameter(app, client):
+    from tests.factories import make_person, make_tree
+
+    tree = await make_tree(app)
+    viewer = await make_person(app, client, role="viewer", jurisdiction_code=tree.code)
+    r = await client.get("/v1/zones/lookup", params={"lon": "east", "lat": 29}, headers=viewer.headers)
+    body = assert_problem(r, 422)
+    assert body["errors"][0]["field"] == "lon" and body["errors"][0]["in"] == "query"
+    r = await client.get("/v1/schools", params={"kind": "university"}, headers=viewer.headers)
+    assert assert_problem(r, 422)["errors"][0]["field"] == "kind"

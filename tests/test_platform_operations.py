@@ -109,3 +109,27 @@ async def test_database_outage_gives_503_with_retry_after_and_recovers(database_
                 await asyncio.sleep(0.2)
             assert r.status_code == 200
     await relay.cut()
+
+
+async def test_readyz_is_503_while_the_schema_is_behind_the_code(database_url):
+    import secrets
+
+    import httpx
+
+    from cli.databases import drop_database, ensure_database, migrate
+
+    behind = make_url(database_url).set(database=f"huxiao_behind_{secrets.token_hex(3)}").render_as_string(
+        hide_password=False)
+    await asyncio.to_thread(ensure_database, behind)
+    try:
+        await asyncio.to_thread(migrate, behind, "0002_identity")
+        app = create_app(Settings(database_url=behind))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+                r = await c.get("/readyz")
+                assert r.status_code == 503
+                assert "0002_identity" in r.json()["detail"]
+                assert r.headers["retry-after"].isdigit()
+    finally:
+        await asyncio.to_thread(drop_database, behind)
