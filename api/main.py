@@ -6,7 +6,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api import checkins as checkins_api
+from api import duty as duty_api
 from api import identity, operations, problems, schools
+from api import incidents as incidents_api
+from api import statistics as statistics_api
+from api import stream as stream_api
 from api.observability import RequestContext, configure_logging
 from domain.database import make_engine, make_sessionmaker
 from domain.settings import Settings, get_settings
@@ -31,9 +36,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
+        await stream_api.start_hub(app, settings)  # live feed listener; retries in the background
+        await duty_api.start_duty_tasks(app)  # check-in partitions ahead; uncovered-post sweep every minute
         try:
             yield
         finally:
+            await duty_api.stop_duty_tasks(app)
+            await stream_api.stop_hub(app)
             await engine.dispose()
 
     app = FastAPI(
@@ -59,6 +68,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(operations.router)
     app.include_router(identity.router)
     app.include_router(schools.router)
+    app.include_router(incidents_api.router)
+    app.include_router(statistics_api.router)
+    app.include_router(stream_api.router)
+    app.include_router(duty_api.router)
+    app.include_router(checkins_api.router)
     return app
 
 

@@ -4,9 +4,11 @@
 - `wrk`         an HTTP load run (wrk with `--latency` and a Lua script for method, headers and body;
                 a bounded async httpx client only when wrk cannot be installed) -> `Measurement`
 - `pgbench`     a custom-script pgbench run (prepared mode) against a database -> `Measurement` (tps)
+- `CpuMeter`    CPU per request of a server's processes and of the database's backends, read from /proc
 - `compare`     variants measured in interleaved rounds (A, B, A, B, A, B) and summarised as medians,
-                with ratios to a baseline measured in the same run -> `Comparison`
-- `markdown_table`, `write_results`
+                with ratios to a baseline measured in the same run -> rows of a `Comparison`; before each
+                run it waits (bounded) for other work to leave the CPUs (`wait_for_quiet`)
+- `Goal`, `markdown_table`, `write_results`
 
 Every run is bounded in time (wrk/pgbench `-d`/`-T`, subprocess timeouts) and only ever talks to 127.0.0.1.
 """
@@ -64,6 +66,10 @@ class Measurement:
     mean_ms: float | None = None
     errors: int = 0  # socket errors and timeouts (wrk), failed transactions (pgbench)
     non_2xx: int = 0
+    app_cpu_us: float | None = None  # CPU time of the server's processes per request
+    db_cpu_us: float | None = None  # CPU time of the bench database's backends per request
+    loadavg_1m: float = field(default_factory=lambda: os.getloadavg()[0])  # when the run ended: noise
+    background_cores: float | None = None  # CPUs busy with other work just before the run
 
     @property
     def valid(self) -> bool:
@@ -72,8 +78,10 @@ class Measurement:
 
     def brief(self) -> str:
         p99 = f"p99 {self.p99_ms:.2f} ms" if self.p99_ms is not None else f"mean {self.mean_ms or 0:.2f} ms"
+        cpu = "" if self.app_cpu_us is None else f"  cpu {self.app_cpu_us:.0f}+{self.db_cpu_us or 0:.0f} µs/req"
         bad = "" if self.valid else f"  INVALID: {self.errors} errors, {self.non_2xx} non-2xx"
-        return f"{self.rps:9.0f}/s  {p99}{bad}"
+        noise = "" if self.background_cores is None else f"  other work before: {self.background_cores:.1f} CPUs"
+        return f"{self.rps:9.0f}/s  {p99}{cpu}{noise}{bad}"
 
 
 # --- servers ---------------------------------------------------------------------------------------
@@ -82,6 +90,98 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _processes() -> list[tuple[int, int, float]]:
+    """(pid, process group, user+system CPU seconds) of every process we can read."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        out.append((int(entry), int(fields[2]), (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS))
+    return out
+
+
+def _cpu_snapshot(*, pgid: int | None = None, dbname: str | None = None) -> dict[int, float]:
+    """CPU seconds so far per live process: of one process group, or of the backends serving `dbname`."""
+    marker = f" {dbname} ".encode() if dbname else None
+    out = {}
+    for pid, group, cpu in _processes():
+        if pgid is not None and group != pgid:
+            continue
+        if marker is not None:
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmdline = f.read()
+            except OSError:
+                continue
+            if not (cmdline.startswith(b"postgres: ") and marker in cmdline):
+                continue
+        out[pid] = cpu
+    return out
+
+
+def _cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU used between two snapshots by the processes alive at the second (new ones count from zero).
+
+    Processes that exit in between take their share along (pool churn closing backends): a lower bound then.
+    """
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
+class CpuMeter:
+    """CPU per request of a server's processes and of the database's backends around one load run."""
+
+    def __init__(self, server: Server | None, dbname: str | None):
+        self.server, self.dbname = server, dbname
+
+    def __call__(self, run: Callable[[], Measurement]) -> Measurement:
+        pgid = self.server.proc.pid if self.server and self.server.proc else None
+        app0 = _cpu_snapshot(pgid=pgid) if pgid else None
+        db0 = _cpu_snapshot(dbname=self.dbname) if self.dbname else None
+        m = run()
+        if m.requests:
+            if app0 is not None:
+                m.app_cpu_us = _cpu_delta(app0, _cpu_snapshot(pgid=pgid)) / m.requests * 1e6
+            if db0 is not None:
+                m.db_cpu_us = _cpu_delta(db0, _cpu_snapshot(dbname=self.dbname)) / m.requests * 1e6
+        return m
+
+
+def busy_cores(sample_s: float = 1.0) -> float:
+    """How many CPUs were busy (all processes) over `sample_s` seconds, from /proc/stat."""
+
+    def read() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+        idle = values[3] + (values[4] if len(values) > 4 else 0)
+        return sum(values[:8]), idle
+
+    total0, idle0 = read()
+    time.sleep(sample_s)
+    total1, idle1 = read()
+    span = total1 - total0
+    return (1 - (idle1 - idle0) / span) * (os.cpu_count() or 1) if span > 0 else 0.0
+
+
+def wait_for_quiet(*, max_busy_cores: float, timeout_s: float) -> float:
+    """Between runs (our servers idle): wait, at most `timeout_s`, until other work leaves the CPUs.
+
+    Returns the busy CPUs of the last one-second sample, recorded with the next measurement as noise.
+    """
+    deadline = time.monotonic() + timeout_s
+    busy = busy_cores()
+    while busy > max_busy_cores and time.monotonic() < deadline:
+        busy = busy_cores()
+    return busy
 
 
 class ServerError(RuntimeError):
@@ -365,10 +465,14 @@ class Variant:
 
 def http_variant(name: str, url: str, *, description: str = "", connections: int = DEFAULT_CONNECTIONS,
                  threads: int = 1, method: str = "GET", headers: dict[str, str] | None = None,
-                 body: str | bytes | None = None, expect_status: int = 200) -> Variant:
+                 body: str | bytes | None = None, expect_status: int = 200, server: Server | None = None,
+                 dbname: str | None = None) -> Variant:
+    """Load `url` with wrk; with `server` / `dbname`, also the CPU per request of the server / database."""
+    meter = CpuMeter(server, dbname)
+
     def measure(duration_s: float) -> Measurement:
-        return wrk(url, duration_s=duration_s, connections=connections, threads=threads, method=method,
-                   headers=headers, body=body)
+        return meter(lambda: wrk(url, duration_s=duration_s, connections=connections, threads=threads,
+                                 method=method, headers=headers, body=body))
 
     def check() -> str | None:
         if method != "GET":
@@ -383,6 +487,7 @@ def http_variant(name: str, url: str, *, description: str = "", connections: int
 
 def pgbench_variant(name: str, db_url: str, script: str, *, description: str = "",
                     clients: int = DEFAULT_PGBENCH_CLIENTS, variables: dict[str, str] | None = None) -> Variant:
+    # No CPU meter: pgbench's backends exit with the run, taking their CPU accounting with them.
     def measure(duration_s: float) -> Measurement:
         return pgbench(db_url, script, duration_s=duration_s, clients=clients, variables=variables)
 
@@ -396,15 +501,37 @@ class Row:
     rps: float
     p50_ms: float | None
     p99_ms: float | None
+    app_cpu_us: float | None  # median server CPU per request
+    db_cpu_us: float | None  # median database-backend CPU per request
     ratio: float | None  # median rps / median baseline rps
-    overhead_pct: float | None  # extra time per request over the baseline: (baseline rps / rps - 1) * 100
-    round_ratios: list[float]  # per-round ratio to the baseline's measurement of the same round
+    overhead_pct: float | None  # from throughput: (baseline rps / rps - 1) * 100
+    cpu_overhead_pct: float | None  # from CPU per request (server + database) over the baseline's
+    round_ratios: list[float]  # per-round rps ratio to the baseline's run of the same round
     valid: bool
     runs: list[Measurement] = field(default_factory=list)
+
+    @property
+    def cpu_us(self) -> float | None:
+        if self.app_cpu_us is None:
+            return None
+        return self.app_cpu_us + (self.db_cpu_us or 0.0)
+
+
+def _overhead(value: float | None, baseline: float | None, *, inverse: bool = False) -> float | None:
+    """Extra cost in % of the baseline's; `inverse` for rates (requests/s), where less is more cost."""
+    if not value or not baseline:
+        return None
+    return ((baseline / value) if inverse else (value / baseline)) * 100 - 100
 
 
 @dataclass
 class Goal:
+    """`variant` may cost at most `max_overhead_pct` more than `baseline` per request.
+
+    Judged on CPU per request (server + database) when measured — it barely moves when other processes
+    take CPU from the run — else on throughput; both figures are reported.
+    """
+
     variant: str
     baseline: str
     max_overhead_pct: float
@@ -412,12 +539,13 @@ class Goal:
 
     def judge(self, rows: dict[str, Row]) -> dict:
         v, b = rows.get(self.variant), rows.get(self.baseline)
-        overhead = None
-        if v and b and v.rps and b.rps:
-            overhead = (b.rps / v.rps - 1) * 100
+        by_rps = _overhead(v.rps, b.rps, inverse=True) if v and b else None
+        by_cpu = _overhead(v.cpu_us, b.cpu_us) if v and b else None
+        judged = by_cpu if by_cpu is not None else by_rps
         return {"label": self.label, "variant": self.variant, "baseline": self.baseline,
-                "max_overhead_pct": self.max_overhead_pct, "overhead_pct": overhead,
-                "met": overhead is not None and overhead <= self.max_overhead_pct}
+                "max_overhead_pct": self.max_overhead_pct, "overhead_pct": by_rps, "cpu_overhead_pct": by_cpu,
+                "judged_on": "cpu" if by_cpu is not None else "rps",
+                "met": judged is not None and judged <= self.max_overhead_pct}
 
 
 @dataclass
@@ -438,9 +566,10 @@ def _median(values: list[float | None]) -> float | None:
 
 
 def compare(variants: list[Variant], *, baseline: str, repeats: int, duration_s: float, warmup_s: float,
-            label: str = "", pause_s: float = 1.0) -> list[Row]:
+            label: str = "", quiet_cores: float = 0.5, quiet_wait_s: float = 20.0) -> list[Row]:
     """Measure every variant `repeats` times in interleaved rounds (A, B, A, B, ...) after one warm-up each.
 
+    Before each run, wait (at most `quiet_wait_s`) until other processes use at most `quiet_cores` CPUs.
     Medians per variant; ratios to the baseline's median, and per round to the baseline of the same round.
     """
     names = [v.name for v in variants]
@@ -452,31 +581,37 @@ def compare(variants: list[Variant], *, baseline: str, repeats: int, duration_s:
     if warmup_s > 0:
         for v in variants:
             m = v.measure(warmup_s)
-            log(f"  [{label}] warm-up {v.name:<22} {m.brief()}")
+            log(f"  [{label}] warm-up {v.name:<30} {m.brief()}")
             if not m.valid:
                 raise RuntimeError(f"{v.name}: {m.errors} socket errors and {m.non_2xx} non-2xx answers "
                                    f"in {m.requests} requests during warm-up; not measuring it")
     runs: dict[str, list[Measurement]] = {v.name: [] for v in variants}
     for r in range(repeats):
         for v in variants:
-            time.sleep(pause_s)
+            background = wait_for_quiet(max_busy_cores=quiet_cores, timeout_s=quiet_wait_s)
             m = v.measure(duration_s)
+            m.background_cores = round(background, 2)
             runs[v.name].append(m)
-            log(f"  [{label}] round {r + 1}/{repeats} {v.name:<22} {m.brief()}")
-    base_runs = runs[baseline]
-    base_rps = _median([m.rps for m in base_runs])
+            log(f"  [{label}] round {r + 1}/{repeats} {v.name:<30} {m.brief()}")
+    base = runs[baseline]
+    base_rps = _median([m.rps for m in base])
+    base_app, base_db = _median([m.app_cpu_us for m in base]), _median([m.db_cpu_us for m in base])
+    base_cpu = None if base_app is None else base_app + (base_db or 0.0)
     rows = []
     for v in variants:
         ms = runs[v.name]
         rps = _median([m.rps for m in ms]) or 0.0
-        ratio = rps / base_rps if base_rps else None
-        rows.append(Row(
+        row = Row(
             name=v.name, description=v.description, rps=rps,
-            p50_ms=_median([m.p50_ms for m in ms]), p99_ms=_median([m.p99_ms if m.p99_ms is not None else m.mean_ms
-                                                                     for m in ms]),
-            ratio=ratio, overhead_pct=(1 / ratio - 1) * 100 if ratio else None,
-            round_ratios=[m.rps / b.rps for m, b in zip(ms, base_runs, strict=True) if b.rps],
-            valid=all(m.valid for m in ms), runs=ms))
+            p50_ms=_median([m.p50_ms for m in ms]),
+            p99_ms=_median([m.p99_ms if m.p99_ms is not None else m.mean_ms for m in ms]),
+            app_cpu_us=_median([m.app_cpu_us for m in ms]), db_cpu_us=_median([m.db_cpu_us for m in ms]),
+            ratio=rps / base_rps if base_rps else None, overhead_pct=_overhead(rps, base_rps, inverse=True),
+            cpu_overhead_pct=None,
+            round_ratios=[m.rps / b.rps for m, b in zip(ms, base, strict=True) if b.rps],
+            valid=all(m.valid for m in ms), runs=ms)
+        row.cpu_overhead_pct = _overhead(row.cpu_us, base_cpu)
+        rows.append(row)
     return rows
 
 
@@ -488,22 +623,31 @@ def _fmt(value: float | None, spec: str, suffix: str = "") -> str:
 
 def markdown_table(comparison: Comparison) -> str:
     lines = [f"**{comparison.title}** — {comparison.workers} worker(s), baseline `{comparison.baseline}`", "",
-             "| variant | what | req/s (median) | p50 ms | p99 ms | ratio | overhead | ratio per round |",
-             "|---|---|---:|---:|---:|---:|---:|---|"]
+             "| variant | what | req/s | p99 ms | ratio | overhead (req/s) | CPU µs/req app + db "
+             "| overhead (CPU) | ratio per round |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
     for row in comparison.rows:
         rounds = ", ".join(f"{r:.2f}" for r in row.round_ratios)
         flag = "" if row.valid else " ⚠ errors"
-        overhead = "baseline" if row.name == comparison.baseline else _fmt(row.overhead_pct, "+.1f", " %")
-        p99 = _fmt(row.p99_ms, ".2f")
+        is_base = row.name == comparison.baseline
+        p99 = _fmt(row.p99_ms, ".1f")
         if row.runs and row.runs[0].tool == "pgbench":
             p99 = f"{p99} (mean)"
-        lines.append(f"| `{row.name}`{flag} | {row.description} | {row.rps:,.0f} | {_fmt(row.p50_ms, '.2f')} | "
-                     f"{p99} | {_fmt(row.ratio, '.3f')} | {overhead} | {rounds} |")
+        cpu = "–" if row.app_cpu_us is None else f"{row.app_cpu_us:,.0f} + {row.db_cpu_us or 0:,.0f}"
+        lines.append(
+            f"| `{row.name}`{flag} | {row.description} | {row.rps:,.0f} | {p99} | {_fmt(row.ratio, '.2f')} | "
+            f"{'baseline' if is_base else _fmt(row.overhead_pct, '+,.0f', ' %')} | {cpu} | "
+            f"{'baseline' if is_base else _fmt(row.cpu_overhead_pct, '+,.0f', ' %')} | {rounds} |")
+    background = [m.background_cores for row in comparison.rows for m in row.runs if m.background_cores is not None]
+    if background:
+        lines.append(f"\nOther work on the machine just before each run: median {statistics.median(background):.1f}, "
+                     f"max {max(background):.1f} of {os.cpu_count()} CPUs busy.")
     for goal in comparison.goals:
         verdict = "met" if goal["met"] else "NOT met"
-        lines.append(f"\nGoal — {goal['label']}: overhead of `{goal['variant']}` over `{goal['baseline']}` "
-                     f"{_fmt(goal['overhead_pct'], '+.1f', ' %')} (limit {goal['max_overhead_pct']:.0f} %): "
-                     f"**{verdict}**")
+        lines.append(f"\nGoal — {goal['label']}: `{goal['variant']}` over `{goal['baseline']}` costs "
+                     f"{_fmt(goal['cpu_overhead_pct'], '+,.1f', ' %')} CPU per request, "
+                     f"{_fmt(goal['overhead_pct'], '+,.1f', ' %')} by throughput "
+                     f"(limit {goal['max_overhead_pct']:.0f} %, judged on {goal['judged_on']}): **{verdict}**")
     for note in comparison.notes:
         lines.append(f"\n{note}")
     return "\n".join(lines)

@@ -38,6 +38,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=harness.DEFAULT_CONNECTIONS,
                         help="wrk connections (default 32)")
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1: the CPUs are shared)")
+    parser.add_argument("--quiet-cores", type=float, default=0.5,
+                        help="before each run, wait until other work uses at most this many CPUs (default 0.5)")
+    parser.add_argument("--quiet-wait", type=float, default=20.0,
+                        help="…but at most this many seconds per run (default 20; 0 to not wait)")
     parser.add_argument("--no-breakdown", action="store_true",
                         help="only the variants the goals name, not the diagnostic ones")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
@@ -47,6 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
     if not 1 <= args.repeats <= 20 or not 1 <= args.duration <= 600 or not 0 <= args.warmup <= 60:
         parser.error("repeats must be 1–20, duration 1–600 s, warm-up 0–60 s")
+    if not 0 <= args.quiet_wait <= 600 or args.quiet_cores < 0:
+        parser.error("quiet-wait must be 0–600 s and quiet-cores ≥ 0")
     if not 1 <= args.connections <= 1024 or not 1 <= args.wrk_threads <= args.connections:
         parser.error("connections must be 1–1024 and wrk threads 1–connections")
     return args
@@ -63,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     ctx = Context(duration_s=args.duration, repeats=args.repeats, warmup_s=args.warmup,
                   connections=args.connections, wrk_threads=args.wrk_threads, breakdown=not args.no_breakdown,
+                  quiet_cores=args.quiet_cores, quiet_wait_s=args.quiet_wait,
                   log_dir=harness.RESULTS_DIR / "logs" / stamp)
     harness.ensure_wrk()
     harness.log(f"bench database: {ctx.db_url.rsplit('@', 1)[-1]}")
@@ -70,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         "started": started.isoformat(timespec="seconds"),
         "settings": {"scenarios": names, "workers": args.workers, "duration_s": args.duration,
                      "repeats": args.repeats, "warmup_s": args.warmup, "connections": args.connections,
-                     "wrk_threads": args.wrk_threads, "breakdown": not args.no_breakdown},
+                     "wrk_threads": args.wrk_threads, "breakdown": not args.no_breakdown,
+                     "quiet_cores": args.quiet_cores, "quiet_wait_s": args.quiet_wait},
         "machine": harness.machine_info(),
         "comparisons": [],
         "failures": [],

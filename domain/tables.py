@@ -279,6 +279,7 @@ shifts = Table(
     Index("ix_shifts_post_id_starts_at", "post_id", "starts_at"),
     Index("ix_shifts_officer_id_starts_at", "officer_id", "starts_at"),
     Index("ix_shifts_jurisdiction_code_starts_at", "jurisdiction_code", "starts_at"),
+    Index("ix_shifts_starts_at", "starts_at"),
 )
 
 # The idempotency ledger: check-ins are partitioned by device time, so the client's id is made unique
@@ -328,6 +329,7 @@ checkins = Table(
     Index("ix_checkins_school_id_recorded_at", "school_id", "recorded_at"),
     Index("ix_checkins_jurisdiction_code_recorded_at", "jurisdiction_code", "recorded_at"),
     Index("ix_checkins_location", "location", postgresql_using="gist"),
+    Index("ix_checkins_post_id_recorded_at", "post_id", "recorded_at"),
     postgresql_partition_by="RANGE (recorded_at)",
 )
 
@@ -345,6 +347,26 @@ unit_positions = Table(
     Column("post_id", UUID(as_uuid=True), nullable=True),
     Index("ix_unit_positions_location", "location", postgresql_using="gist"),
     Index("ix_unit_positions_recorded_at", "recorded_at"),
+)
+
+# Duty alerts (uncovered post, off post); `dedupe_key` makes each alert happen, and be published, once.
+duty_alerts = Table(
+    "duty_alerts",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("dedupe_key", String(200), nullable=False, unique=True),
+    Column("jurisdiction_code", String(32), ForeignKey("jurisdictions.code"), nullable=False),
+    Column("school_id", UUID(as_uuid=True), nullable=True),
+    Column("post_id", UUID(as_uuid=True), nullable=False),
+    Column("shift_id", UUID(as_uuid=True), nullable=True),
+    Column("officer_id", UUID(as_uuid=True), nullable=True),
+    Column("checkin_id", UUID(as_uuid=True), nullable=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    _now(),
+    CheckConstraint("kind IN ('uncovered_post','off_post')", name="kind_known"),
+    Index("ix_duty_alerts_jurisdiction_code_at", "jurisdiction_code", "at"),
 )
 
 # --- incidents and scoring (issue 6) --------------------------------------------------------------
@@ -392,7 +414,7 @@ incidents = Table(
     CheckConstraint("source IN ('call_110','one_button_alarm','patrol','school_report','other')", name="source_known"),
     Index("ix_incidents_location", "location", postgresql_using="gist"),
     Index("ix_incidents_jurisdiction_code_alarm_at", "jurisdiction_code", "alarm_at"),
-    Index("ix_incidents_alarm_at", "alarm_at"),
+    Index("ix_incidents_alarm_at_id", "alarm_at", "id"),
     Index("ix_incidents_zone_school_ids", "zone_school_ids", postgresql_using="gin"),
 )
 

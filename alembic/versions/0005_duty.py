@@ -82,6 +82,7 @@ def upgrade() -> None:
     CREATE INDEX ix_shifts_post_id_starts_at ON shifts (post_id, starts_at);
     CREATE INDEX ix_shifts_officer_id_starts_at ON shifts (officer_id, starts_at);
     CREATE INDEX ix_shifts_jurisdiction_code_starts_at ON shifts (jurisdiction_code, starts_at);
+    CREATE INDEX ix_shifts_starts_at ON shifts (starts_at);
 
     CREATE TABLE checkin_keys (
         id          uuid NOT NULL,
@@ -128,6 +129,7 @@ def upgrade() -> None:
     CREATE INDEX ix_checkins_school_id_recorded_at ON checkins (school_id, recorded_at);
     CREATE INDEX ix_checkins_jurisdiction_code_recorded_at ON checkins (jurisdiction_code, recorded_at);
     CREATE INDEX ix_checkins_location ON checkins USING gist (location);
+    CREATE INDEX ix_checkins_post_id_recorded_at ON checkins (post_id, recorded_at);
 
     CREATE FUNCTION huxiao_ensure_checkin_partitions(first_month date, months integer) RETURNS integer
     LANGUAGE plpgsql AS $$
@@ -165,12 +167,33 @@ def upgrade() -> None:
     );
     CREATE INDEX ix_unit_positions_location ON unit_positions USING gist (location);
     CREATE INDEX ix_unit_positions_recorded_at ON unit_positions (recorded_at);
+
+    CREATE TABLE duty_alerts (
+        id                uuid NOT NULL,
+        kind              varchar(16) NOT NULL,
+        dedupe_key        varchar(200) NOT NULL,
+        jurisdiction_code varchar(32) NOT NULL,
+        school_id         uuid,
+        post_id           uuid NOT NULL,
+        shift_id          uuid,
+        officer_id        uuid,
+        checkin_id        uuid,
+        at                timestamptz NOT NULL,
+        details           jsonb NOT NULL DEFAULT '{}'::jsonb,
+        created_at        timestamptz NOT NULL DEFAULT now(),
+        CONSTRAINT pk_duty_alerts PRIMARY KEY (id),
+        CONSTRAINT uq_duty_alerts_dedupe_key UNIQUE (dedupe_key),
+        CONSTRAINT fk_duty_alerts_jurisdiction_code_jurisdictions FOREIGN KEY (jurisdiction_code) REFERENCES jurisdictions (code),
+        CONSTRAINT ck_duty_alerts_kind_known CHECK (kind IN ('uncovered_post','off_post'))
+    );
+    CREATE INDEX ix_duty_alerts_jurisdiction_code_at ON duty_alerts (jurisdiction_code, at);
     """):
         op.execute(statement)
 
 
 def downgrade() -> None:
     for statement in sql_statements("""
+    DROP TABLE IF EXISTS duty_alerts;
     DROP TABLE unit_positions;
     DROP TABLE checkins;
     DROP FUNCTION huxiao_ensure_checkin_partitions(date, integer);

@@ -65,7 +65,7 @@ def upgrade() -> None:
     );
     CREATE INDEX ix_incidents_location ON incidents USING gist (location);
     CREATE INDEX ix_incidents_jurisdiction_code_alarm_at ON incidents (jurisdiction_code, alarm_at);
-    CREATE INDEX ix_incidents_alarm_at ON incidents (alarm_at);
+    CREATE INDEX ix_incidents_alarm_at_id ON incidents (alarm_at, id);
     CREATE INDEX ix_incidents_zone_school_ids ON incidents USING gin (zone_school_ids);
 
     CREATE TABLE arrivals (

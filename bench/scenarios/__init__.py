@@ -11,6 +11,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from bench import harness
 from bench.database import AuthFixture, bench_database_url, seed_auth
 
@@ -23,6 +25,8 @@ class Context:
     connections: int = harness.DEFAULT_CONNECTIONS
     wrk_threads: int = 1
     breakdown: bool = True
+    quiet_cores: float = 0.5
+    quiet_wait_s: float = 20.0
     log_dir: Path = harness.RESULTS_DIR / "logs"
     jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(48))
     _db_url: str | None = None
@@ -48,12 +52,19 @@ class Context:
         return harness.Server(app, name=name, workers=workers, factory=factory, env={**base, **(env or {})},
                               log_dir=self.log_dir)
 
-    def http(self, name: str, url: str, **kwargs) -> harness.Variant:
-        return harness.http_variant(name, url, connections=self.connections, threads=self.wrk_threads, **kwargs)
+    @property
+    def db_name(self) -> str:
+        return make_url(self.db_url).database
+
+    def http(self, name: str, url: str, *, server: harness.Server | None = None, **kwargs) -> harness.Variant:
+        """wrk on `url`; with `server`, also the CPU per request of that server and of the bench database."""
+        return harness.http_variant(name, url, connections=self.connections, threads=self.wrk_threads,
+                                    server=server, dbname=self.db_name if server else None, **kwargs)
 
     def compare(self, variants: list[harness.Variant], *, baseline: str, label: str) -> list[harness.Row]:
         return harness.compare(variants, baseline=baseline, repeats=self.repeats, duration_s=self.duration_s,
-                               warmup_s=self.warmup_s, label=label)
+                               warmup_s=self.warmup_s, label=label, quiet_cores=self.quiet_cores,
+                               quiet_wait_s=self.quiet_wait_s)
 
 
 def _registry() -> dict:

@@ -29,7 +29,7 @@ def run(ctx, workers: int) -> Comparison:
         variants = []
         for name, app, factory, what in servers:
             server = stack.enter_context(ctx.server(app, workers=workers, name=name, factory=factory))
-            variants.append(ctx.http(name, server.base_url + "/healthz", description=what))
+            variants.append(ctx.http(name, server.base_url + "/healthz", description=what, server=server))
         rows = ctx.compare(variants, baseline="bare-asgi", label=f"{NAME} w{workers}")
     by_name = {r.name: r for r in rows}
     goals = [Goal("app", "bare-asgi", MAX_OVERHEAD_PCT, "middleware overhead ≤ 10 % (vs bare ASGI, as in the issue)")]

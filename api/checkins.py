@@ -1,0 +1,220 @@
+"""Check-ins from phones: one at a time online, or replayed in batches after being offline."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Depends, Query
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from starlette.responses import Response
+
+from api.auth import CurrentCaller, Officer
+from api.deps import AppSettings, Paging, Session
+from api.problems import DOMAIN_STATUS, PROBLEM_TYPE_BASE
+from api.schemas import PROBLEM_RESPONSES, CRSName, Page, PointGeometry, PointIn, Problem
+from domain import checkins
+from domain.errors import DomainError, InvalidInput
+from domain.locations import read_bbox, read_point
+
+router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
+
+DEVICE_MAX_CHARS = 2000
+
+
+def server_now() -> datetime:
+    return datetime.now(UTC)
+
+
+Now = Annotated[datetime, Depends(server_now)]
+
+
+class Visible(BaseModel):
+    """三见: whether the police vehicle and its lights were visible at the post."""
+
+    model_config = ConfigDict(extra="forbid")
+    vehicle: bool | None = None
+    lights: bool | None = None
+
+
+class CheckinIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: uuid.UUID = Field(description="The client's own UUID; a replay with the same body returns the first answer.")
+    kind: Literal["arrive", "heartbeat", "depart"]
+    recorded_at: AwareDatetime = Field(description="Device time of the fix, RFC 3339 with offset.")
+    location: PointIn
+    crs: CRSName = CRSName.wgs84
+    accuracy_m: float = Field(gt=0, le=100_000, allow_inf_nan=False, description="Fix accuracy (metres, > 0).")
+    shift_id: uuid.UUID | None = None
+    post_id: uuid.UUID | None = None
+    visible: Visible | None = None
+    note: str | None = Field(default=None, max_length=500)
+    mock_location: bool = Field(default=False, description="The OS reported a mock (fake) location.")
+    device: dict[str, Any] | None = Field(default=None, description="Free device info (model, OS, app version).")
+
+    @field_validator("device")
+    @classmethod
+    def _small_device(cls, v: dict | None) -> dict | None:
+        if v is not None and len(orjson.dumps(v)) > DEVICE_MAX_CHARS:
+            raise ValueError(f"device info must be at most {DEVICE_MAX_CHARS} bytes of JSON")
+        return v
+
+
+class CheckinBatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    items: list[Any] = Field(min_length=1, max_length=checkins.BATCH_MAX,
+                             description="Up to 500 check-ins (each as in `POST /v1/checkins`), judged one by one.")
+
+
+class VisibleOut(BaseModel):
+    vehicle: bool | None
+    lights: bool | None
+
+
+class Checkin(BaseModel):
+    id: uuid.UUID
+    officer_id: uuid.UUID
+    jurisdiction_code: str
+    kind: Literal["arrive", "heartbeat", "depart"]
+    recorded_at: datetime = Field(description="Device time (stored as given, shown in UTC).")
+    received_at: datetime = Field(description="Server time when first received.")
+    location: PointGeometry
+    accuracy_m: float
+    crs: str
+    shift_id: uuid.UUID | None
+    post_id: uuid.UUID | None
+    school_id: uuid.UUID | None = Field(description="The school whose zone holds the point (nearest), or null.")
+    distance_to_school_m: float | None
+    in_school_zone: bool
+    distance_to_post_m: float | None
+    geofence: Literal["inside", "outside", "uncertain"] | None = Field(
+        description="inside: distance + accuracy ≤ radius; outside: distance − accuracy > radius; else uncertain.")
+    in_post_geofence: bool | None = Field(description="true inside, false outside, null uncertain or no post.")
+    in_duty_window: bool
+    flags: list[str]
+    visible: VisibleOut
+    mock_location: bool
+    note: str | None
+
+
+class BatchResult(BaseModel):
+    id: Any = None
+    status: Literal["created", "duplicate", "rejected"]
+    checkin: Checkin | None = None
+    error: Problem | None = None
+
+
+class BatchAnswer(BaseModel):
+    results: list[BatchResult]
+
+
+def problem_body(exc: DomainError, *, status: int | None = None, kind: str | None = None,
+                 title: str | None = None) -> dict:
+    """The problem+json body of a domain error, for one item of a batch."""
+    status = status or next((s for cls, s in DOMAIN_STATUS.items() if isinstance(exc, cls)), 400)
+    title = title or exc.title
+    body = {"type": PROBLEM_TYPE_BASE + (kind or title.lower().replace(" ", "-")), "title": title, "status": status,
+            "detail": exc.detail}
+    if exc.errors:
+        body["errors"] = exc.errors
+    return body
+
+
+def _item_error(err: ValidationError) -> InvalidInput:
+    errors = [{"field": ".".join(str(p) for p in e["loc"]) or "item", "message": e["msg"], "type": e["type"]}
+              for e in err.errors()]
+    exc = InvalidInput(f"Invalid input: {', '.join(sorted({e['field'] for e in errors}))}", errors=errors)
+    exc.validation = True
+    return exc
+
+
+def to_input(body: CheckinIn, *, settings, now: datetime) -> checkins.CheckinInput:
+    """A validated body as the domain's input: WGS-84 point, recorded_at range checked, body hash."""
+    location = read_point(body.location.model_dump(), crs=body.crs.value)
+    refusal = None
+    try:
+        checkins.check_recorded_at(body.recorded_at, now=now, settings=settings)
+    except InvalidInput as exc:  # stands unless this replays a check-in stored when it was still fresh
+        refusal = exc
+    visible = body.visible or Visible()
+    return checkins.CheckinInput(
+        id=body.id, kind=body.kind, recorded_at=body.recorded_at, location=location, crs=body.crs.value,
+        accuracy_m=body.accuracy_m, body_hash=checkins.body_hash(body.model_dump(mode="json")),
+        shift_id=body.shift_id, post_id=body.post_id, vehicle=visible.vehicle, lights=visible.lights,
+        note=body.note, mock_location=body.mock_location, device=body.device, refusal=refusal)
+
+
+@router.post("/checkins", response_model=Checkin, status_code=201, tags=["checkins"],
+             summary="Check in (officer): judged on arrival; a replay of the same id and body answers 200",
+             responses={200: {"model": Checkin, "description": "A replay: the original answer"}})
+async def create_checkin(body: CheckinIn, caller: Officer, session: Session, settings: AppSettings, now: Now,
+                         response: Response) -> dict:
+    outcome = (await checkins.ingest(session, caller=caller, items=[to_input(body, settings=settings, now=now)],
+                                     settings=settings, online=True))[0]
+    if outcome.error is not None:
+        raise outcome.error
+    if outcome.status == "duplicate":
+        response.status_code = 200
+    return outcome.checkin
+
+
+@router.post("/checkins/batch", response_model=BatchAnswer, tags=["checkins"],
+             summary="Up to 500 check-ins (e.g. replayed after being offline); one result per item, in order")
+async def create_checkins_batch(body: CheckinBatchIn, caller: Officer, session: Session, settings: AppSettings,
+                                now: Now) -> Response:
+    inputs: list[checkins.CheckinInput | DomainError] = []
+    for raw in body.items:
+        raw_id = raw.get("id") if isinstance(raw, dict) else None
+        try:
+            if not isinstance(raw, dict):
+                raise InvalidInput("each item must be a JSON object", field="item")
+            item = to_input(CheckinIn.model_validate(raw), settings=settings, now=now)
+        except ValidationError as err:
+            item = _item_error(err)
+        except DomainError as err:
+            item = err
+        if isinstance(item, DomainError):
+            item.item_id = raw_id if isinstance(raw_id, str | int) else None
+        inputs.append(item)
+    outcomes = await checkins.ingest(session, caller=caller, items=inputs, settings=settings, online=False)
+    results = []
+    for o in outcomes:
+        result: dict[str, Any] = {"id": o.id, "status": o.status}
+        if o.checkin is not None:
+            result["checkin"] = o.checkin
+        if o.error is not None:
+            if getattr(o.error, "validation", False):
+                result["error"] = problem_body(o.error, status=422, kind="validation-error", title="Validation error")
+            else:
+                result["error"] = problem_body(o.error)
+        results.append(result)
+    return Response(orjson.dumps({"results": results}, default=str, option=orjson.OPT_UTC_Z), media_type="application/json")
+
+
+@router.get("/checkins", response_model=Page[Checkin], tags=["checkins"],
+            summary="Check-ins by device time (officers: their own; others: their jurisdictions)")
+async def list_checkins(
+    caller: CurrentCaller, session: Session, paging: Paging,
+    officer_id: uuid.UUID | None = None, school_id: uuid.UUID | None = None, post_id: uuid.UUID | None = None,
+    shift_id: uuid.UUID | None = None,
+    jurisdiction_code: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_]{2,32}$")] = None,
+    recorded_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    recorded_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    bbox: Annotated[str | None, Query(description="`minlon,minlat,maxlon,maxlat`")] = None,
+    flags: Annotated[list[str] | None, Query(description="Any of these flags (repeat or comma-separate)")] = None,
+    crs: CRSName = CRSName.wgs84,
+) -> dict:
+    box = read_bbox(bbox, crs=crs.value) if bbox else None
+    wanted = None
+    if flags:
+        wanted = sorted({f.strip() for v in flags for f in v.split(",") if f.strip()})
+        unknown = [f for f in wanted if f not in checkins.FLAGS]
+        if unknown:
+            raise InvalidInput(f"unknown flag {unknown[0]!r}; known: {', '.join(checkins.FLAGS)}", field="flags")
+    items, nxt = await checkins.list_page(session, caller=caller, limit=paging.limit, cursor=paging.cursor,
+                                          officer_id=officer_id, school_id=school_id, post_id=post_id,
+                                          shift_id=shift_id, jurisdiction_code=jurisdiction_code,
+                                          recorded_from=recorded_from, recorded_to=recorded_to, bbox=box, flags=wanted)
+    return {"items": items, "next_cursor": nxt}

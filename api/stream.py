@@ -1,0 +1,285 @@
+"""The live feed: `GET /v1/stream`, Server-Sent Events driven by PostgreSQL LISTEN/NOTIFY.
+
+One asyncpg connection per process LISTENs on `huxiao_events` (see `domain/events.py`). A notification only
+carries `{id, kind, path}`: the process reads each notified event row once (one query per batch, only when some
+open stream's jurisdiction contains the path) and hands it to the in-process subscribers that see it. Every API worker runs its own listener, so the feed works with any number of workers.
+
+- Event `id` is `events.id`; a client that reconnects with `Last-Event-ID` (or `?last_event_id=`) first gets every
+  event after it from the table (replay), then the live ones.
+- A comment ping every 15 s keeps proxies from closing an idle stream.
+- The listener reconnects with backoff (0.5 s doubling to 30 s) when the database is down; it never stops the
+  app. After it reconnects, each subscriber catches up from the table, so nothing committed meanwhile is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import APIRouter, FastAPI, Header, Query, Request
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from api.auth import CurrentCaller
+from api.schemas import PROBLEM_RESPONSES
+from domain.callers import Caller
+from domain.database import database_url
+from domain.errors import InvalidInput
+from domain.events import CHANNEL, KINDS, replay
+from domain.settings import Settings
+
+log = logging.getLogger("huxiao.stream")
+router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
+
+HEARTBEAT_S = 15
+BACKOFF_FIRST_S = 0.5
+BACKOFF_MAX_S = 30.0
+LISTENER_CHECK_S = 30.0
+SUBSCRIBER_QUEUE_MAX = 10_000
+REPLAY_PAGE = 1000
+RETRY_MS = 3000  # the reconnection delay suggested to clients
+SENT_MEMORY = 5000
+RESYNC = -1  # queued to a subscriber when it must catch up from the table (listener reconnected, queue full)
+
+
+class Subscriber:
+    """One open stream: a queue of event rows in its caller's jurisdictions (or `RESYNC`)."""
+
+    def __init__(self, scope_path: str):
+        self.scope_path = scope_path
+        self.queue: asyncio.Queue[dict | int] = asyncio.Queue(maxsize=SUBSCRIBER_QUEUE_MAX)
+        self.overflow = False
+
+    def sees(self, path: str) -> bool:
+        return path == self.scope_path or path.startswith(self.scope_path + ".")
+
+    def offer(self, item: dict | int) -> None:
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.overflow = True  # caught up from the table on the next wake-up
+
+
+class EventHub:
+    """The process' single LISTEN connection and its subscribers."""
+
+    def __init__(self, dsn: str, sessionmaker=None):
+        self.dsn = dsn
+        self.sessionmaker = sessionmaker
+        self.subscribers: set[Subscriber] = set()
+        self.connected = False
+        self._notes: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task] = []
+
+    def subscribe(self, scope_path: str) -> Subscriber:
+        sub = Subscriber(scope_path)
+        self.subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        self.subscribers.discard(sub)
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            note = json.loads(payload)
+            event_id, path = int(note["id"]), str(note["path"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring malformed notification %r", payload)
+            return
+        self._notes.put_nowait((event_id, path))
+
+    async def _fan_out(self) -> None:
+        """Read each notified event once (a batch per wake-up) and hand the row to every stream that sees it."""
+        while True:
+            notes = [await self._notes.get()]
+            while not self._notes.empty():
+                notes.append(self._notes.get_nowait())
+            subs = list(self.subscribers)
+            paths = {i: p for i, p in notes if any(sub.sees(p) for sub in subs)}
+            if not paths:
+                continue
+            try:
+                rows = await _by_ids(self.sessionmaker, sorted(paths))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the streams catch up from the table instead
+                log.warning("could not read notified events (%s); streams will resync", exc)
+                for sub in subs:
+                    sub.offer(RESYNC)
+                continue
+            for row in rows:
+                for sub in subs:
+                    if sub.sees(row["path"]):
+                        sub.offer(row)
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._run(), name="huxiao-event-listener")]
+        if self.sessionmaker is not None:
+            self._tasks.append(asyncio.create_task(self._fan_out(), name="huxiao-event-fan-out"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+
+    @property
+    def running(self) -> bool:
+        return bool(self._tasks) and not any(t.done() for t in self._tasks)
+
+    async def _run(self) -> None:
+        backoff = BACKOFF_FIRST_S
+        while True:
+            conn = None
+            try:
+                conn = await asyncpg.connect(self.dsn, timeout=5, server_settings={
+                    "application_name": "huxiao-listener"})
+                lost = asyncio.Event()
+                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
+                await conn.add_listener(CHANNEL, self._on_notify)
+                self.connected = True
+                backoff = BACKOFF_FIRST_S
+                for sub in list(self.subscribers):  # whatever was committed while we were away
+                    sub.offer(RESYNC)
+                while not lost.is_set():
+                    try:
+                        await asyncio.wait_for(lost.wait(), timeout=LISTENER_CHECK_S)
+                    except TimeoutError:
+                        await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=5)
+                log.warning("event listener connection lost; reconnecting")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database is down or restarting: retry, never crash the app
+                log.warning("event listener unavailable (%s); retrying in %.1f s", exc, backoff)
+            finally:
+                self.connected = False
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        conn.terminate()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+
+def listener_dsn(settings: Settings) -> str:
+    return make_url(database_url(settings)).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def start_hub(app: FastAPI, settings: Settings) -> None:
+    """Start the process' listener (from the app lifespan); it connects in the background."""
+    hub = EventHub(listener_dsn(settings), app.state.sessionmaker)
+    app.state.event_hub = hub
+    await hub.start()
+
+
+async def stop_hub(app: FastAPI) -> None:
+    hub: EventHub | None = getattr(app.state, "event_hub", None)
+    if hub is not None:
+        await hub.stop()
+
+
+# --- one stream ------------------------------------------------------------------------------------------
+
+def _sse(row: dict) -> ServerSentEvent:
+    data = {"id": row["id"], "kind": row["kind"], "at": row["at"], "jurisdiction_code": row["jurisdiction_code"],
+            "payload": row["payload"]}
+    return ServerSentEvent(id=str(row["id"]), event=row["kind"],
+                           data=json.dumps(data, default=str, ensure_ascii=False))
+
+
+async def _head(sessionmaker) -> int:
+    async with sessionmaker() as session:
+        return int((await session.execute(text("SELECT COALESCE(max(id), 0) FROM events"))).scalar_one())
+
+
+async def _by_ids(sessionmaker, ids: list[int]) -> list[dict]:
+    async with sessionmaker() as session:
+        rows = (await session.execute(text("""
+            SELECT id, at, kind, jurisdiction_code, payload, path::text AS path FROM events
+            WHERE id = ANY(CAST(:ids AS bigint[]))
+            ORDER BY id
+        """), {"ids": ids})).mappings().all()
+    return [dict(r) for r in rows]
+
+
+async def _replay_after(sessionmaker, after_id: int, scope_path: str) -> list[dict]:
+    out: list[dict] = []
+    while True:
+        async with sessionmaker() as session:
+            page = await replay(session, after_id=after_id, scope_path=scope_path, limit=REPLAY_PAGE)
+        out.extend(page)
+        if len(page) < REPLAY_PAGE:
+            return out
+        after_id = page[-1]["id"]
+
+
+async def event_stream(*, hub: EventHub, sessionmaker, caller: Caller, last_event_id: int | None,
+                       wake_s: float = 5.0) -> AsyncIterator[ServerSentEvent]:
+    """The events of one stream: the replay after `last_event_id`, then live events in the caller's scope."""
+    sub = hub.subscribe(caller.scope_path)  # before reading the table, so nothing falls in between
+    sent: OrderedDict[int, None] = OrderedDict()
+    try:
+        if last_event_id is None:
+            last = await _head(sessionmaker)
+            yield ServerSentEvent(comment="subscribed", retry=RETRY_MS)
+        else:
+            yield ServerSentEvent(comment="subscribed", retry=RETRY_MS)
+            last = last_event_id
+            for row in await _replay_after(sessionmaker, last, caller.scope_path):
+                sent[row["id"]] = None
+                last = max(last, row["id"])
+                yield _sse(row)
+        while True:
+            try:
+                first = await asyncio.wait_for(sub.queue.get(), timeout=wake_s)
+            except TimeoutError:
+                continue
+            items = [first]
+            while not sub.queue.empty():
+                items.append(sub.queue.get_nowait())
+            if RESYNC in items or sub.overflow:
+                sub.overflow = False
+                rows = await _replay_after(sessionmaker, last, caller.scope_path)
+            else:
+                rows = sorted((i for i in items if isinstance(i, dict)), key=lambda r: r["id"])
+            for row in rows:
+                if row["id"] in sent:
+                    continue
+                sent[row["id"]] = None
+                if len(sent) > SENT_MEMORY:
+                    sent.popitem(last=False)
+                last = max(last, row["id"])
+                yield _sse(row)
+    finally:
+        hub.unsubscribe(sub)
+
+
+@router.get("/stream", tags=["live"], response_class=EventSourceResponse,
+            summary="Server-Sent Events in your jurisdictions: " + ", ".join(KINDS),
+            responses={200: {"content": {"text/event-stream": {}},
+                             "description": "`id:` events.id, `event:` kind, `data:` JSON "
+                                            "{id, kind, at, jurisdiction_code, payload}; `: ping` every 15 s"}})
+async def stream(
+    request: Request, caller: CurrentCaller,
+    last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    last_event_id: Annotated[int | None, Query(ge=0, description="Resume after this event id (as the "
+                                                                  "Last-Event-ID header)")] = None,
+) -> EventSourceResponse:
+    resume = last_event_id
+    if last_event_id_header:
+        try:
+            resume = int(last_event_id_header)
+        except ValueError as exc:
+            raise InvalidInput("Last-Event-ID must be an event id", field="Last-Event-ID") from exc
+    return EventSourceResponse(
+        event_stream(hub=request.app.state.event_hub, sessionmaker=request.app.state.sessionmaker, caller=caller,
+                     last_event_id=resume),
+        ping=HEARTBEAT_S, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

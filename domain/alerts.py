@@ -1,0 +1,174 @@
+"""Duty alerts for the command centre: a post nobody holds when its window opens, an officer off post (脱岗).
+
+- **uncovered_post**: a post with shifts starting at `starts_at` and no check-in inside its geofence (from anyone)
+  between `starts_at − 15 min` and `starts_at + duty_alert_grace_s`; raised by `sweep_uncovered_posts` once the
+  grace has passed and while the shifts last.
+- **off_post**: during a shift, after the officer arrived, a check-in certainly outside the post's geofence whose
+  previous decided check-in of the shift was inside; raised at check-in ingest. Further outside check-ins belong
+  to the same episode until the officer is seen inside again.
+
+Each alert has a `dedupe_key` (UNIQUE): it is stored, and published as a `duty.alert` event, exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain import events, jurisdictions
+from domain.callers import Caller
+from domain.duty import EARLY_ALLOWANCE_S, CheckIn, off_post_times
+from domain.paging import decode_cursor, page_of
+from domain.settings import get_settings
+
+KINDS = ("uncovered_post", "off_post")
+ALERT_COLUMNS = """a.id, a.kind, a.jurisdiction_code, a.school_id, a.post_id, a.shift_id, a.officer_id, a.checkin_id,
+                   a.at, a.details, a.created_at"""
+
+RAISE = text(f"""
+    INSERT INTO duty_alerts AS a (id, kind, dedupe_key, jurisdiction_code, school_id, post_id, shift_id, officer_id,
+                                  checkin_id, at, details)
+    SELECT gen_random_uuid(), x.kind, x.key, x.code, x.school, x.post, x.shift, x.officer, x.checkin, x.at, x.details
+    FROM unnest(CAST(:kinds AS text[]), CAST(:keys AS text[]), CAST(:codes AS text[]), CAST(:schools AS uuid[]),
+                CAST(:posts AS uuid[]), CAST(:shifts AS uuid[]), CAST(:officers AS uuid[]), CAST(:checkins AS uuid[]),
+                CAST(:ats AS timestamptz[]), CAST(:details AS jsonb[]))
+         AS x(kind, key, code, school, post, shift, officer, checkin, at, details)
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING {ALERT_COLUMNS}
+""")
+
+
+def _jsonable(alert: dict) -> dict:
+    return {k: (v.isoformat() if isinstance(v, datetime) else str(v) if isinstance(v, uuid.UUID) else v)
+            for k, v in alert.items()}
+
+
+async def _raise(session: AsyncSession, candidates: list[dict]) -> list[dict]:
+    """Store the alerts not raised before and publish those on the live feed; returns the new ones."""
+    if not candidates:
+        return []
+    rows = (await session.execute(RAISE, {
+        "kinds": [c["kind"] for c in candidates], "keys": [c["dedupe_key"] for c in candidates],
+        "codes": [c["jurisdiction_code"] for c in candidates], "schools": [c["school_id"] for c in candidates],
+        "posts": [c["post_id"] for c in candidates], "shifts": [c.get("shift_id") for c in candidates],
+        "officers": [c.get("officer_id") for c in candidates], "checkins": [c.get("checkin_id") for c in candidates],
+        "ats": [c["at"] for c in candidates],
+        "details": [json.dumps(c.get("details", {}), default=str, ensure_ascii=False) for c in candidates],
+    })).mappings().all()
+    new = [dict(r) for r in rows]
+    await events.publish(session, [events.Event(kind="duty.alert", jurisdiction_code=a["jurisdiction_code"],
+                                                payload=_jsonable(a)) for a in new])
+    return new
+
+
+async def detect_off_post(session: AsyncSession, *, checkins: list[dict]) -> list[dict]:
+    """Raise an off-post alert for each episode that the new check-ins open (see the module doc)."""
+    shift_ids = list({c["shift_id"] for c in checkins if c["shift_id"] and c["geofence"] == "outside"})
+    if not shift_ids:
+        return []
+    shifts = (await session.execute(text("""
+        SELECT sh.id, sh.officer_id, sh.post_id, sh.jurisdiction_code, sh.starts_at, sh.ends_at, p.school_id,
+               p.name AS post_name
+        FROM shifts sh JOIN posts p ON p.id = sh.post_id WHERE sh.id = ANY(CAST(:ids AS uuid[]))
+    """), {"ids": shift_ids})).mappings().all()
+    lo = min(s["starts_at"] for s in shifts) - timedelta(seconds=EARLY_ALLOWANCE_S)
+    hi = max(s["ends_at"] for s in shifts)
+    by_shift: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    for r in (await session.execute(text("""
+        SELECT c.id, c.shift_id, c.recorded_at, c.kind, c.in_post_geofence FROM checkins c
+        WHERE c.shift_id = ANY(CAST(:ids AS uuid[])) AND c.recorded_at >= :lo AND c.recorded_at < :hi
+        ORDER BY c.recorded_at, c.id
+    """), {"ids": shift_ids, "lo": lo, "hi": hi})).mappings():
+        by_shift[r["shift_id"]].append(r)
+    candidates = []
+    for s in shifts:
+        rows = by_shift[s["id"]]
+        times = off_post_times(starts_at=s["starts_at"], ends_at=s["ends_at"], checkins=[
+            CheckIn(at=r["recorded_at"], kind=r["kind"], in_geofence=r["in_post_geofence"]) for r in rows])
+        away = set(times)
+        last_decided = None  # the latest check-in before this one whose geofence was decided
+        for r in rows:
+            if r["in_post_geofence"] is False and r["recorded_at"] in away and last_decided is not None \
+                    and last_decided["in_post_geofence"] is True:
+                t = r["recorded_at"]
+                candidates.append({
+                    "kind": "off_post", "dedupe_key": f"off_post:{s['id']}:{t.isoformat()}",
+                    "jurisdiction_code": s["jurisdiction_code"], "school_id": s["school_id"],
+                    "post_id": s["post_id"], "shift_id": s["id"], "officer_id": s["officer_id"],
+                    "checkin_id": r["id"], "at": t,
+                    "details": {"post_name": s["post_name"], "last_inside_at": last_decided["recorded_at"]},
+                })
+            if r["in_post_geofence"] is not None:
+                last_decided = r
+    return await _raise(session, candidates)
+
+
+UNCOVERED = text("""
+    SELECT sh.post_id, sh.starts_at, min(sh.ends_at) AS ends_at, min(sh.jurisdiction_code) AS jurisdiction_code,
+           min(CAST(p.school_id AS text)) AS school_id, min(p.name) AS post_name,
+           array_agg(sh.officer_id ORDER BY sh.officer_id) AS officer_ids,
+           array_agg(sh.id ORDER BY sh.officer_id) AS shift_ids
+    FROM shifts sh JOIN posts p ON p.id = sh.post_id
+    WHERE sh.starts_at <= CAST(:due AS timestamptz) AND sh.starts_at > CAST(:now AS timestamptz) - interval '1 day'
+      AND sh.ends_at > CAST(:now AS timestamptz)
+      AND p.deleted_at IS NULL
+      AND NOT EXISTS (
+          SELECT 1 FROM checkins c
+          WHERE c.post_id = sh.post_id AND c.geofence = 'inside'
+            AND c.recorded_at >= sh.starts_at - make_interval(secs => :early)
+            AND c.recorded_at <= sh.starts_at + make_interval(secs => :grace)
+      )
+    GROUP BY sh.post_id, sh.starts_at
+""")
+
+
+async def sweep_uncovered_posts(session: AsyncSession, now: datetime, *, grace_s: int | None = None) -> list[dict]:
+    """Raise an uncovered-post alert for each post whose shifts started at least `grace_s` ago (default
+    `duty_alert_grace_s`), are still running at `now`, and where no one has checked in inside the geofence from
+    15 min before the start to the end of the grace. Run it every minute; it raises each alert once."""
+    grace = get_settings().duty_alert_grace_s if grace_s is None else grace_s
+    rows = (await session.execute(UNCOVERED, {
+        "due": now - timedelta(seconds=grace), "now": now, "early": EARLY_ALLOWANCE_S, "grace": grace,
+    })).mappings().all()
+    return await _raise(session, [{
+        "kind": "uncovered_post", "dedupe_key": f"uncovered_post:{r['post_id']}:{r['starts_at'].isoformat()}",
+        "jurisdiction_code": r["jurisdiction_code"], "school_id": uuid.UUID(r["school_id"]), "post_id": r["post_id"],
+        "shift_id": r["shift_ids"][0] if len(r["shift_ids"]) == 1 else None,
+        "officer_id": r["officer_ids"][0] if len(r["officer_ids"]) == 1 else None,
+        "at": r["starts_at"] + timedelta(seconds=grace),
+        "details": {"post_name": r["post_name"], "window_starts_at": r["starts_at"], "ends_at": r["ends_at"],
+                    "officer_ids": [str(o) for o in r["officer_ids"]],
+                    "shift_ids": [str(s) for s in r["shift_ids"]]},
+    } for r in rows])
+
+
+async def list_page(session: AsyncSession, *, caller: Caller, limit: int, cursor: str | None,
+                    kind: str | None = None, school_id: uuid.UUID | None = None,
+                    jurisdiction_code: str | None = None, at_from: datetime | None = None,
+                    at_to: datetime | None = None) -> tuple[list[dict], str | None]:
+    """Alerts in the caller's jurisdictions, newest first."""
+    after = decode_cursor(cursor, arity=2)
+    scope = caller.scope_path
+    if jurisdiction_code:
+        scope = (await jurisdictions.in_scope(session, caller=caller, code=jurisdiction_code))["path"]
+    rows = (await session.execute(text(f"""
+        SELECT {ALERT_COLUMNS}
+        FROM duty_alerts a JOIN jurisdictions j ON j.code = a.jurisdiction_code
+        WHERE j.path <@ CAST(:scope AS ltree)
+          AND (CAST(:kind AS text) IS NULL OR a.kind = :kind)
+          AND (CAST(:school AS uuid) IS NULL OR a.school_id = :school)
+          AND (CAST(:t0 AS timestamptz) IS NULL OR a.at >= :t0)
+          AND (CAST(:t1 AS timestamptz) IS NULL OR a.at < :t1)
+          AND (CAST(:a_at AS timestamptz) IS NULL
+               OR (a.at, a.id) < (CAST(:a_at AS timestamptz), CAST(:a_id AS uuid)))
+        ORDER BY a.at DESC, a.id DESC LIMIT :n
+    """), {"scope": scope, "kind": kind, "school": school_id, "t0": at_from, "t1": at_to,
+           "a_at": datetime.fromisoformat(after[0]) if after else None, "a_id": after[1] if after else None,
+           "n": limit + 1})).mappings().all()
+    return page_of([dict(r) for r in rows], limit=limit, key=lambda r: [r["at"].isoformat(), str(r["id"])])

@@ -1,0 +1,225 @@
+"""Versioned scoring policies (rows of `scoring_policies`) and rescoring a period under a chosen policy.
+
+A policy is immutable once created: its key `name@vN` is stored with every score, so a score can always be
+explained by the limits it was computed against. A changed rule is a new version; `recompute` scores past
+incidents under it into new `incident_scores` rows (keyed by incident and policy) and never touches the rows
+of other policies.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain import audit, jurisdictions
+from domain.callers import Caller, Role
+from domain.errors import Conflict, InvalidInput
+from domain.scoring import POLICY_135_V1, Arrival, Policy, Score, score_response
+
+KEY_PATTERN = re.compile(r"^(?P<name>[A-Za-z0-9_\-]{1,40})@v(?P<version>[1-9][0-9]{0,5})$")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_\-]{1,40}$")
+DEFAULT_POLICY_KEY = POLICY_135_V1.key
+RECOMPUTE_MAX_INCIDENTS = 100_000
+
+# Policies never change once written, so a process may keep every one it has read.
+_cache: dict[str, Policy] = {POLICY_135_V1.key: POLICY_135_V1}
+
+
+def parse_key(key: str, *, field: str = "policy") -> tuple[str, int]:
+    """`"1-3-5@v1"` → `("1-3-5", 1)`; anything else is invalid input naming `field`."""
+    m = KEY_PATTERN.match(key or "")
+    if not m:
+        raise InvalidInput("policy must look like name@vN, e.g. 1-3-5@v1", field=field)
+    return m["name"], int(m["version"])
+
+
+def policy_from_row(row: Any) -> Policy:
+    limits = row["tier_limits_s"]
+    by_severity = row["tiers_by_severity"]
+    if isinstance(limits, str):
+        limits = json.loads(limits)
+    if isinstance(by_severity, str):
+        by_severity = json.loads(by_severity)
+    return Policy(
+        name=row["name"], version=int(row["version"]),
+        tier_limits_s={int(k): float(v) for k, v in limits.items()},
+        tiers_by_severity=({int(k): tuple(int(t) for t in v) for k, v in by_severity.items()}
+                           if by_severity else None),
+    )
+
+
+def policy_out(row: Any) -> dict:
+    p = policy_from_row(row)
+    return {
+        "key": p.key, "name": p.name, "version": p.version,
+        "tier_limits_s": {str(k): v for k, v in p.tier_limits_s.items()},
+        "tiers_by_severity": ({str(k): list(v) for k, v in p.tiers_by_severity.items()}
+                              if p.tiers_by_severity else None),
+        "description": row["description"], "created_at": row["created_at"],
+    }
+
+
+async def load(session: AsyncSession, key: str, *, field: str = "policy") -> Policy:
+    """The policy with this key; an unknown key is invalid input naming `field`."""
+    if key in _cache:
+        return _cache[key]
+    name, version = parse_key(key, field=field)
+    row = (await session.execute(text("""
+        SELECT name, version, tier_limits_s, tiers_by_severity FROM scoring_policies
+        WHERE name = :name AND version = :version
+    """), {"name": name, "version": version})).mappings().first()
+    if row is None:
+        raise InvalidInput(f"no scoring policy {key!r}", field=field)
+    policy = policy_from_row(row)
+    _cache[key] = policy
+    return policy
+
+
+async def load_many(session: AsyncSession, keys: Iterable[str]) -> dict[str, Policy]:
+    return {k: await load(session, k) for k in set(keys)}
+
+
+async def list_policies(session: AsyncSession) -> list[dict]:
+    rows = (await session.execute(text("""
+        SELECT name, version, tier_limits_s, tiers_by_severity, description, created_at
+        FROM scoring_policies ORDER BY name, version
+    """))).mappings().all()
+    return [policy_out(r) for r in rows]
+
+
+async def create(session: AsyncSession, *, caller: Caller, name: str, version: int,
+                 tier_limits_s: dict[Any, Any], tiers_by_severity: dict[Any, Any] | None,
+                 description: str | None) -> dict:
+    """Add a policy version (admins). Limits are positive seconds per tier; an existing key is a conflict."""
+    caller.require(Role.admin)
+    if not NAME_PATTERN.match(name or ""):
+        raise InvalidInput("name must be 1–40 characters of A–Z, a–z, 0–9, - or _", field="name")
+    try:
+        limits = {int(k): float(v) for k, v in tier_limits_s.items()}
+        if any(t not in (1, 2, 3) for t in limits):
+            raise ValueError("tiers are 1, 2 and 3")
+        by_severity = ({int(k): tuple(int(t) for t in v) for k, v in tiers_by_severity.items()}
+                       if tiers_by_severity else None)
+        if by_severity and any(s not in (1, 2, 3, 4) for s in by_severity):
+            raise ValueError("severities are 1–4")
+        policy = Policy(name=name, version=version, tier_limits_s=limits, tiers_by_severity=by_severity)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"not a valid policy: {exc}", field="tier_limits_s") from exc
+    row = (await session.execute(text("""
+        INSERT INTO scoring_policies (name, version, tier_limits_s, tiers_by_severity, description)
+        VALUES (:name, :version, CAST(:limits AS jsonb), CAST(:by_severity AS jsonb), :description)
+        ON CONFLICT (name, version) DO NOTHING
+        RETURNING name, version, tier_limits_s, tiers_by_severity, description, created_at
+    """), {
+        "name": name, "version": version,
+        "limits": json.dumps({str(k): v for k, v in policy.tier_limits_s.items()}),
+        "by_severity": (json.dumps({str(k): list(v) for k, v in policy.tiers_by_severity.items()})
+                        if policy.tiers_by_severity else None),
+        "description": description,
+    })).mappings().first()
+    if row is None:
+        raise Conflict(f"policy {policy.key} exists; policies never change, add a new version", field="version")
+    await audit.record(session, caller=caller, entity="scoring_policy", entity_id=policy.key, action="create",
+                       jurisdiction_code=None, changes={"tier_limits_s": tier_limits_s})
+    return policy_out(row)
+
+
+# --- storing scores ---------------------------------------------------------------------------------
+
+UPSERT_SCORES = text("""
+    INSERT INTO incident_scores AS s (incident_id, policy_key, computed_at, compliant, tiers,
+                                      tier1_elapsed_s, tier2_elapsed_s, tier3_elapsed_s,
+                                      tier1_state, tier2_state, tier3_state)
+    SELECT u.incident_id, :policy_key, now(), u.compliant, u.tiers, u.e1, u.e2, u.e3, u.s1, u.s2, u.s3
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:compliant AS boolean[]), CAST(:tiers AS jsonb[]),
+                CAST(:e1 AS float8[]), CAST(:e2 AS float8[]), CAST(:e3 AS float8[]),
+                CAST(:s1 AS text[]), CAST(:s2 AS text[]), CAST(:s3 AS text[]))
+         AS u(incident_id, compliant, tiers, e1, e2, e3, s1, s2, s3)
+    ON CONFLICT (incident_id, policy_key) DO UPDATE SET
+        computed_at = EXCLUDED.computed_at, compliant = EXCLUDED.compliant, tiers = EXCLUDED.tiers,
+        tier1_elapsed_s = EXCLUDED.tier1_elapsed_s, tier2_elapsed_s = EXCLUDED.tier2_elapsed_s,
+        tier3_elapsed_s = EXCLUDED.tier3_elapsed_s, tier1_state = EXCLUDED.tier1_state,
+        tier2_state = EXCLUDED.tier2_state, tier3_state = EXCLUDED.tier3_state
+""")
+
+
+async def store_scores(session: AsyncSession, *, policy_key: str, scores: list[tuple[uuid.UUID, Score]]) -> None:
+    """Upsert one `incident_scores` row per (incident, policy) in one statement."""
+    if not scores:
+        return
+
+    def col(f):
+        return [f(s) for _, s in scores]
+
+    def elapsed(k):
+        return col(lambda s: s.tier(k).elapsed_s if s.tier(k) else None)
+
+    def state(k):
+        return col(lambda s: str(s.tier(k).state) if s.tier(k) else None)
+
+    await session.execute(UPSERT_SCORES, {
+        "policy_key": policy_key, "ids": [i for i, _ in scores], "compliant": col(lambda s: s.compliant),
+        "tiers": col(lambda s: json.dumps([t.as_dict() for t in s.tiers])),
+        "e1": elapsed(1), "e2": elapsed(2), "e3": elapsed(3), "s1": state(1), "s2": state(2), "s3": state(3),
+    })
+
+
+def score_from_stored(*, policy: Policy, alarm_at: datetime, severity: int | None,
+                      tiers: list[dict] | None, now: datetime) -> Score:
+    """A stored score re-evaluated at `now`: the stored elapsed times stand for the earliest qualifying
+    arrivals (tier k's elapsed is already the minimum over tiers >= k), so pending tiers turn missed exactly
+    as `score_response` would turn them."""
+    arrivals = [Arrival(tier=int(t["tier"]), arrived_at=alarm_at + timedelta(seconds=float(t["elapsed_s"])))
+                for t in (tiers or []) if t.get("elapsed_s") is not None]
+    return score_response(alarm_at=alarm_at, arrivals=arrivals, now=now, policy=policy, severity=severity)
+
+
+# --- recompute ---------------------------------------------------------------------------------------
+
+async def recompute(session: AsyncSession, *, caller: Caller, policy_key: str, from_: datetime, to: datetime,
+                    jurisdiction_code: str | None, now: datetime) -> dict:
+    """Score every incident with `from_ <= alarm_at < to` in the caller's jurisdictions (or the given one)
+    under `policy_key`, into that policy's rows; scores under other policies stay as they were."""
+    caller.require(Role.commander)
+    if to <= from_:
+        raise InvalidInput("to must be after from", field="to")
+    policy = await load(session, policy_key)
+    scope = caller.scope_path
+    if jurisdiction_code:
+        scope = (await jurisdictions.in_scope(session, caller=caller, code=jurisdiction_code))["path"]
+    rows = (await session.execute(text("""
+        SELECT i.id, i.alarm_at, i.severity,
+               COALESCE((SELECT json_agg(json_build_object('tier', a.tier, 'arrived_at', a.arrived_at))
+                         FROM arrivals a WHERE a.incident_id = i.id AND a.counts), '[]') AS arrivals
+        FROM incidents i JOIN jurisdictions j ON j.code = i.jurisdiction_code
+        WHERE j.path <@ CAST(:scope AS ltree) AND i.alarm_at >= :from_ AND i.alarm_at < :to
+        ORDER BY i.alarm_at
+        LIMIT :cap
+    """), {"scope": scope, "from_": from_, "to": to, "cap": RECOMPUTE_MAX_INCIDENTS + 1})).mappings().all()
+    if len(rows) > RECOMPUTE_MAX_INCIDENTS:
+        raise InvalidInput(f"more than {RECOMPUTE_MAX_INCIDENTS} incidents; recompute a shorter period",
+                           field="to")
+    scores = []
+    for r in rows:
+        arrivals = r["arrivals"] if not isinstance(r["arrivals"], str) else json.loads(r["arrivals"])
+        scores.append((r["id"], score_response(
+            alarm_at=r["alarm_at"], now=now, policy=policy, severity=r["severity"],
+            arrivals=[Arrival(tier=a["tier"], arrived_at=datetime.fromisoformat(a["arrived_at"]))
+                      for a in arrivals])))
+    await store_scores(session, policy_key=policy.key, scores=scores)
+    await audit.record(session, caller=caller, entity="scoring_policy", entity_id=policy.key, action="recompute",
+                       jurisdiction_code=jurisdiction_code or caller.jurisdiction_code,
+                       changes={"from": from_, "to": to, "incidents": len(scores)})
+    return {
+        "policy": policy.key, "from": from_, "to": to, "incidents": len(scores),
+        "compliant": sum(s.compliant is True for _, s in scores),
+        "not_compliant": sum(s.compliant is False for _, s in scores),
+        "pending": sum(s.compliant is None for _, s in scores),
+    }

@@ -1,0 +1,440 @@
+"""Duty windows (local time, school days), the calendar of non-school days, and shifts of officers at posts.
+
+Windows are local times of the school's jurisdiction (`jurisdictions.time_zone`); shifts are stored in UTC.
+Which windows apply to a school: its own override when it has one, else those of the nearest jurisdiction on its
+path (itself, then its ancestors) that has any, else the built-in defaults. A non-school day listed for a
+jurisdiction holds for every school in it and below it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain import audit, jurisdictions, posts
+from domain.callers import Caller, Role
+from domain.errors import Conflict, InvalidInput, NotFound
+from domain.paging import decode_cursor, page_of
+
+WEEKDAYS_SCHOOL = (1, 2, 3, 4, 5)
+"""ISO weekdays (Monday = 1 … Sunday = 7) on which a window applies unless it says otherwise."""
+WINDOWS_MAX = 10
+SHIFT_MAX_S = 24 * 3600
+GENERATE_MAX_DAYS = 92
+GENERATE_MAX_SHIFTS = 20_000
+PRIORITY_SCHOOL = 0
+PRIORITY_DEFAULT = 100_000
+
+
+@dataclass(frozen=True)
+class DutyWindow:
+    """A local-time window of duty on the given ISO weekdays, e.g. morning arrival 07:00–08:30 Mon–Fri."""
+
+    name: str
+    starts_local: time
+    ends_local: time
+    weekdays: tuple[int, ...] = WEEKDAYS_SCHOOL
+
+
+DEFAULT_WINDOWS = (
+    DutyWindow("morning", time(7, 0), time(8, 30)),
+    DutyWindow("noon", time(11, 30), time(12, 30)),
+    DutyWindow("afternoon", time(16, 0), time(18, 0)),
+)
+
+
+def _time_sql(t: time) -> str:
+    return f"make_time({t.hour}, {t.minute}, {t.second})"
+
+
+def window_candidates_sql(*, school: str, path: str) -> str:
+    """Every window that could apply to a school (`school` a uuid expression, may be NULL) whose jurisdiction
+    path is `path`, with `prio` (lower wins): the school's own 0, a jurisdiction's 1000 − depth, defaults 100000."""
+    defaults = "\n        UNION ALL ".join(
+        f"SELECT CAST('{w.name}' AS varchar), {_time_sql(w.starts_local)}, {_time_sql(w.ends_local)}, "
+        f"CAST(ARRAY[{','.join(map(str, w.weekdays))}] AS smallint[]), {PRIORITY_DEFAULT}, CAST(NULL AS varchar)"
+        for w in DEFAULT_WINDOWS)
+    return f"""
+        SELECT w.name, w.starts_local, w.ends_local, w.weekdays,
+               CASE WHEN w.school_id IS NOT NULL THEN {PRIORITY_SCHOOL} ELSE 1000 - nlevel(wj.path) END AS prio,
+               w.jurisdiction_code AS owner
+        FROM duty_windows w JOIN jurisdictions wj ON wj.code = w.jurisdiction_code
+        WHERE w.school_id = {school} OR (w.school_id IS NULL AND wj.path @> {path})
+        UNION ALL {defaults}
+    """
+
+
+def in_duty_window_sql(*, school: str, path: str, time_zone: str, at: str) -> str:
+    """A boolean SQL expression: `at` (timestamptz) falls, in local time, inside one of the windows that apply
+    to the school on a school day (a listed weekday that no jurisdiction on the school's path marks non-school)."""
+    local = f"({at} AT TIME ZONE {time_zone})"
+    return f"""(
+        EXISTS (
+            SELECT 1 FROM (
+                SELECT c.*, min(c.prio) OVER () AS best
+                FROM ({window_candidates_sql(school=school, path=path)}) AS c(name, starts_local, ends_local, weekdays, prio, owner)
+            ) ew
+            WHERE ew.prio = ew.best
+              AND CAST(EXTRACT(ISODOW FROM {local}) AS smallint) = ANY(ew.weekdays)
+              AND CAST({local} AS time) >= ew.starts_local AND CAST({local} AS time) < ew.ends_local
+        )
+        AND NOT EXISTS (
+            SELECT 1 FROM non_school_days n JOIN jurisdictions nj ON nj.code = n.jurisdiction_code
+            WHERE n.day = CAST({local} AS date) AND nj.path @> {path}
+        )
+    )"""
+
+
+# --- windows ---------------------------------------------------------------------------------------
+
+def check_windows(windows: list[DutyWindow]) -> list[DutyWindow]:
+    """At most 10 windows with distinct names; each ends after it starts (no crossing local midnight), runs on
+    some of the ISO weekdays 1–7, and no two overlap on a shared weekday."""
+    if len(windows) > WINDOWS_MAX:
+        raise InvalidInput(f"at most {WINDOWS_MAX} windows", field="windows")
+    names = set()
+    for i, w in enumerate(windows):
+        if not w.name or len(w.name) > 40:
+            raise InvalidInput("name must be 1–40 characters", field=f"windows.{i}.name")
+        if w.name in names:
+            raise InvalidInput(f"window name {w.name!r} repeats", field=f"windows.{i}.name")
+        names.add(w.name)
+        if not w.ends_local > w.starts_local:
+            raise InvalidInput("ends_local must be after starts_local (a window cannot cross local midnight)",
+                               field=f"windows.{i}.ends_local")
+        if not w.weekdays or any(d not in range(1, 8) for d in w.weekdays) or len(set(w.weekdays)) != len(w.weekdays):
+            raise InvalidInput("weekdays must be distinct ISO weekdays 1 (Monday) … 7 (Sunday)",
+                               field=f"windows.{i}.weekdays")
+        for j, other in enumerate(windows[:i]):
+            if set(w.weekdays) & set(other.weekdays) and w.starts_local < other.ends_local \
+                    and other.starts_local < w.ends_local:
+                raise InvalidInput(f"window {w.name!r} overlaps window {j} ({other.name!r})",
+                                   field=f"windows.{i}.starts_local")
+    return windows
+
+
+def _window_out(row: Any) -> dict:
+    return {"name": row["name"], "starts_local": row["starts_local"], "ends_local": row["ends_local"],
+            "weekdays": list(row["weekdays"])}
+
+
+async def _effective(session: AsyncSession, *, school_id: uuid.UUID | None, path: str) -> tuple[list[dict], int, str | None]:
+    rows = (await session.execute(text(f"""
+        SELECT c.* FROM ({window_candidates_sql(school='CAST(:school AS uuid)', path='CAST(:path AS ltree)')})
+             AS c(name, starts_local, ends_local, weekdays, prio, owner)
+        ORDER BY c.prio, c.starts_local
+    """), {"school": school_id, "path": path})).mappings().all()
+    best = rows[0]["prio"]
+    chosen = [r for r in rows if r["prio"] == best]
+    return [_window_out(r) for r in chosen], best, chosen[0]["owner"]
+
+
+def _source(prio: int, owner: str | None) -> dict:
+    if prio == PRIORITY_SCHOOL:
+        return {"source": "school", "source_jurisdiction_code": None}
+    if prio == PRIORITY_DEFAULT:
+        return {"source": "default", "source_jurisdiction_code": None}
+    return {"source": "jurisdiction", "source_jurisdiction_code": owner}
+
+
+async def jurisdiction_windows(session: AsyncSession, *, caller: Caller, code: str) -> dict:
+    """The windows that apply in a jurisdiction: its own, else the nearest ancestor's, else the defaults."""
+    j = await jurisdictions.get(session, code=code, caller=caller)
+    windows, prio, owner = await _effective(session, school_id=None, path=j["path"])
+    return {"jurisdiction_code": code, "school_id": None, "time_zone": j["time_zone"], **_source(prio, owner),
+            "windows": windows}
+
+
+async def school_windows(session: AsyncSession, *, caller: Caller, school: dict) -> dict:
+    """The windows that apply at a school: its override, else its jurisdiction's effective windows."""
+    j = await jurisdictions.get(session, code=school["jurisdiction_code"], caller=None)
+    windows, prio, owner = await _effective(session, school_id=school["id"], path=j["path"])
+    return {"jurisdiction_code": school["jurisdiction_code"], "school_id": school["id"], "time_zone": j["time_zone"],
+            **_source(prio, owner), "windows": windows}
+
+
+async def _replace(session: AsyncSession, *, code: str, school_id: uuid.UUID | None, windows: list[DutyWindow]) -> None:
+    await session.execute(text("""
+        DELETE FROM duty_windows WHERE jurisdiction_code = :code
+          AND school_id IS NOT DISTINCT FROM CAST(:school AS uuid)
+    """), {"code": code, "school": school_id})
+    if windows:
+        await session.execute(text("""
+            INSERT INTO duty_windows (id, jurisdiction_code, school_id, name, starts_local, ends_local, weekdays)
+            SELECT gen_random_uuid(), :code, CAST(:school AS uuid), w.name, w.s, w.e,
+                   CAST(string_to_array(w.wd, ',') AS smallint[])
+            FROM unnest(CAST(:names AS text[]), CAST(:starts AS time[]), CAST(:ends AS time[]), CAST(:wds AS text[]))
+                 AS w(name, s, e, wd)
+        """), {"code": code, "school": school_id, "names": [w.name for w in windows],
+               "starts": [w.starts_local for w in windows], "ends": [w.ends_local for w in windows],
+               "wds": [",".join(map(str, w.weekdays)) for w in windows]})
+
+
+async def set_jurisdiction_windows(session: AsyncSession, *, caller: Caller, code: str,
+                                   windows: list[DutyWindow]) -> dict:
+    """Replace a jurisdiction's own windows (commanders); an empty list makes it inherit again."""
+    caller.require(Role.commander)
+    await jurisdictions.get(session, code=code, caller=caller)
+    await _replace(session, code=code, school_id=None, windows=check_windows(windows))
+    await audit.record(session, caller=caller, entity="duty_windows", entity_id=code, action="replace",
+                       jurisdiction_code=code, changes={"windows": [w.__dict__ for w in windows]})
+    return await jurisdiction_windows(session, caller=caller, code=code)
+
+
+async def set_school_windows(session: AsyncSession, *, caller: Caller, school: dict,
+                             windows: list[DutyWindow]) -> dict:
+    """Replace a school's override windows (commanders); an empty list removes the override."""
+    caller.require(Role.commander)
+    await _replace(session, code=school["jurisdiction_code"], school_id=school["id"], windows=check_windows(windows))
+    await audit.record(session, caller=caller, entity="duty_windows", entity_id=school["id"], action="replace",
+                       jurisdiction_code=school["jurisdiction_code"],
+                       changes={"windows": [w.__dict__ for w in windows]})
+    return await school_windows(session, caller=caller, school=school)
+
+
+# --- the calendar ------------------------------------------------------------------------------------
+
+async def non_school_days(session: AsyncSession, *, caller: Caller, code: str, date_from: date | None,
+                          date_to: date | None, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
+    """The non-school days that hold in a jurisdiction (its own and its ancestors'), by day."""
+    j = await jurisdictions.get(session, code=code, caller=caller)
+    after = decode_cursor(cursor, arity=2)
+    rows = (await session.execute(text("""
+        SELECT n.day, n.jurisdiction_code, n.reason, n.jurisdiction_code = :code AS own
+        FROM non_school_days n JOIN jurisdictions nj ON nj.code = n.jurisdiction_code
+        WHERE nj.path @> CAST(:path AS ltree)
+          AND (CAST(:d0 AS date) IS NULL OR n.day >= :d0) AND (CAST(:d1 AS date) IS NULL OR n.day <= :d1)
+          AND (CAST(:after_day AS date) IS NULL OR (n.day, n.jurisdiction_code) > (CAST(:after_day AS date), :after_code))
+        ORDER BY n.day, n.jurisdiction_code LIMIT :n
+    """), {"code": code, "path": j["path"], "d0": date_from, "d1": date_to,
+           "after_day": date.fromisoformat(after[0]) if after else None, "after_code": after[1] if after else None,
+           "n": limit + 1})).mappings().all()
+    return page_of([dict(r) for r in rows], limit=limit, key=lambda r: [r["day"].isoformat(), r["jurisdiction_code"]])
+
+
+async def add_non_school_day(session: AsyncSession, *, caller: Caller, code: str, day: date,
+                             reason: str | None) -> dict:
+    """Mark a day as having no school in the jurisdiction and below it (commanders); repeating it updates the reason."""
+    caller.require(Role.commander)
+    await jurisdictions.get(session, code=code, caller=caller)
+    row = (await session.execute(text("""
+        INSERT INTO non_school_days (jurisdiction_code, day, reason) VALUES (:code, :day, :reason)
+        ON CONFLICT (jurisdiction_code, day) DO UPDATE SET reason = EXCLUDED.reason
+        RETURNING day, jurisdiction_code, reason, true AS own
+    """), {"code": code, "day": day, "reason": reason})).mappings().one()
+    await audit.record(session, caller=caller, entity="non_school_day", entity_id=f"{code}:{day}", action="set",
+                       jurisdiction_code=code, changes={"reason": reason})
+    return dict(row)
+
+
+async def remove_non_school_day(session: AsyncSession, *, caller: Caller, code: str, day: date) -> None:
+    caller.require(Role.commander)
+    await jurisdictions.get(session, code=code, caller=caller)
+    result = await session.execute(text("DELETE FROM non_school_days WHERE jurisdiction_code = :code AND day = :day"),
+                                   {"code": code, "day": day})
+    if not result.rowcount:
+        raise NotFound(f"{day} is not a non-school day of {code}")
+    await audit.record(session, caller=caller, entity="non_school_day", entity_id=f"{code}:{day}", action="delete",
+                       jurisdiction_code=code)
+
+
+# --- shifts -------------------------------------------------------------------------------------------
+
+SHIFT_COLUMNS = """
+    sh.id, sh.officer_id, sh.post_id, p.school_id, sh.jurisdiction_code, sh.starts_at, sh.ends_at,
+    sh.window_name, sh.created_at
+"""
+
+
+async def officers_in_scope(session: AsyncSession, *, caller: Caller, officer_ids: list[uuid.UUID],
+                            field: str = "officer_id") -> None:
+    """Every id is an active officer (or commander) in the caller's jurisdictions, else 422 naming the field."""
+    found = {r["id"] for r in (await session.execute(text("""
+        SELECT u.id FROM users u JOIN jurisdictions j ON j.code = u.jurisdiction_code
+        WHERE u.id = ANY(CAST(:ids AS uuid[])) AND u.active AND u.role IN ('officer', 'commander')
+          AND j.path <@ CAST(:scope AS ltree)
+    """), {"ids": list(set(officer_ids)), "scope": caller.scope_path})).mappings()}
+    for oid in officer_ids:
+        if oid not in found:
+            raise InvalidInput(f"no active officer {oid} in your jurisdictions", field=field)
+
+
+async def create(session: AsyncSession, *, caller: Caller, officer_id: uuid.UUID, post_id: uuid.UUID,
+                 starts_at: datetime, ends_at: datetime, window_name: str | None = None) -> dict:
+    """Assign an officer of the caller's jurisdictions to a post of its jurisdictions for [starts_at, ends_at)."""
+    caller.require(Role.commander)
+    if not ends_at > starts_at:
+        raise InvalidInput("ends_at must be after starts_at", field="ends_at")
+    if (ends_at - starts_at).total_seconds() > SHIFT_MAX_S:
+        raise InvalidInput("a shift lasts at most 24 hours", field="ends_at")
+    post = await posts.get(session, caller=caller, post_id=post_id, field="post_id")
+    await officers_in_scope(session, caller=caller, officer_ids=[officer_id])
+    shift_id = uuid.uuid4()
+    try:
+        async with session.begin_nested():
+            await session.execute(text("""
+                INSERT INTO shifts (id, officer_id, post_id, jurisdiction_code, starts_at, ends_at, window_name, created_by)
+                VALUES (:id, :officer, :post, :code, :s, :e, :w, :by)
+            """), {"id": shift_id, "officer": officer_id, "post": post_id, "code": post["jurisdiction_code"],
+                   "s": starts_at, "e": ends_at, "w": window_name, "by": caller.user_id})
+    except IntegrityError as exc:
+        raise Conflict("this officer already has a shift at this post starting then", field="starts_at") from exc
+    await audit.record(session, caller=caller, entity="shift", entity_id=shift_id, action="create",
+                       jurisdiction_code=post["jurisdiction_code"],
+                       changes={"officer_id": officer_id, "post_id": post_id, "starts_at": starts_at, "ends_at": ends_at})
+    return await get(session, caller=caller, shift_id=shift_id)
+
+
+async def get(session: AsyncSession, *, caller: Caller, shift_id: uuid.UUID) -> dict:
+    row = (await session.execute(text(f"""
+        SELECT {SHIFT_COLUMNS}, j.path::text AS path
+        FROM shifts sh JOIN posts p ON p.id = sh.post_id JOIN jurisdictions j ON j.code = sh.jurisdiction_code
+        WHERE sh.id = :id
+    """), {"id": shift_id})).mappings().first()
+    if row is None or not (caller.sees_path(row["path"]) or row["officer_id"] == caller.user_id):
+        raise NotFound(f"no shift {shift_id}")
+    out = dict(row)
+    out.pop("path")
+    return out
+
+
+def local_span(day: date, window: DutyWindow, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The UTC instants at which a window opens and closes on a local day."""
+    return (datetime.combine(day, window.starts_local, tzinfo=tz).astimezone(UTC),
+            datetime.combine(day, window.ends_local, tzinfo=tz).astimezone(UTC))
+
+
+def _as_window(w: dict) -> DutyWindow:
+    return DutyWindow(w["name"], w["starts_local"], w["ends_local"], tuple(w["weekdays"]))
+
+
+def planned_spans(*, windows: list[DutyWindow], date_from: date, date_to: date, closed: set[date],
+                  time_zone: str) -> list[tuple[datetime, datetime, str]]:
+    """Each window's (start, end, name) in UTC on each school day from `date_from` to `date_to` inclusive: days
+    on the window's weekdays that are not in `closed` (non-school days)."""
+    tz = ZoneInfo(time_zone)
+    spans = []
+    day = date_from
+    while day <= date_to:
+        if day not in closed:
+            for w in windows:
+                if day.isoweekday() in w.weekdays:
+                    spans.append((*local_span(day, w, tz), w.name))
+        day += timedelta(days=1)
+    return spans
+
+
+async def generate(session: AsyncSession, *, caller: Caller, assignments: dict[uuid.UUID, list[uuid.UUID]],
+                   date_from: date, date_to: date, window_names: list[str] | None = None) -> dict:
+    """Create a shift for each assigned officer at each post in each window on each school day from `date_from`
+    to `date_to` (local dates). Shifts that already exist are kept, so running it twice changes nothing."""
+    caller.require(Role.commander)
+    if date_to < date_from:
+        raise InvalidInput("to must not be before from", field="to")
+    if (date_to - date_from).days >= GENERATE_MAX_DAYS:
+        raise InvalidInput(f"at most {GENERATE_MAX_DAYS} days at once", field="to")
+    officer_ids = sorted({o for officers in assignments.values() for o in officers})
+    await officers_in_scope(session, caller=caller, officer_ids=officer_ids, field="assignments")
+    plan: list[tuple[uuid.UUID, uuid.UUID, str, datetime, datetime, str]] = []
+    for post_id, officers in assignments.items():
+        post = await posts.get(session, caller=caller, post_id=post_id, field="post_ids")
+        school = {"id": post["school_id"], "jurisdiction_code": post["jurisdiction_code"]}
+        windows = [_as_window(w) for w in (await school_windows(session, caller=caller, school=school))["windows"]]
+        if window_names:
+            windows = [w for w in windows if w.name in window_names]
+        closed = {r["day"] for r in (await session.execute(text("""
+            SELECT n.day FROM non_school_days n JOIN jurisdictions nj ON nj.code = n.jurisdiction_code
+            WHERE nj.path @> CAST(:path AS ltree) AND n.day BETWEEN :d0 AND :d1
+        """), {"path": post["path"], "d0": date_from, "d1": date_to})).mappings()}
+        spans = planned_spans(windows=windows, date_from=date_from, date_to=date_to, closed=closed,
+                              time_zone=post["time_zone"])
+        plan += [(o, post_id, post["jurisdiction_code"], s, e, name) for o in officers for s, e, name in spans]
+    if len(plan) > GENERATE_MAX_SHIFTS:
+        raise InvalidInput(f"this would make {len(plan)} shifts; at most {GENERATE_MAX_SHIFTS} at once", field="to")
+    created: list[uuid.UUID] = []
+    if plan:
+        created = list((await session.execute(text("""
+            INSERT INTO shifts (id, officer_id, post_id, jurisdiction_code, starts_at, ends_at, window_name, created_by)
+            SELECT gen_random_uuid(), x.o, x.p, x.c, x.s, x.e, x.w, CAST(:by AS uuid)
+            FROM unnest(CAST(:o AS uuid[]), CAST(:p AS uuid[]), CAST(:c AS text[]), CAST(:s AS timestamptz[]),
+                        CAST(:e AS timestamptz[]), CAST(:w AS text[])) AS x(o, p, c, s, e, w)
+            ON CONFLICT (officer_id, post_id, starts_at) DO NOTHING
+            RETURNING id
+        """), {"o": [x[0] for x in plan], "p": [x[1] for x in plan], "c": [x[2] for x in plan],
+               "s": [x[3] for x in plan], "e": [x[4] for x in plan], "w": [x[5] for x in plan],
+               "by": caller.user_id})).scalars())
+    await audit.record(session, caller=caller, entity="shift", entity_id="generate", action="generate",
+                       jurisdiction_code=caller.jurisdiction_code,
+                       changes={"from": date_from, "to": date_to, "planned": len(plan), "created": len(created)})
+    return {"planned": len(plan), "created": len(created), "existing": len(plan) - len(created), "created_ids": created}
+
+
+async def list_page(session: AsyncSession, *, caller: Caller, limit: int, cursor: str | None,
+                    officer_id: uuid.UUID | None = None, post_id: uuid.UUID | None = None,
+                    school_id: uuid.UUID | None = None, jurisdiction_code: str | None = None,
+                    starts_from: datetime | None = None, starts_to: datetime | None = None) -> tuple[list[dict], str | None]:
+    """Shifts by (starts_at, id); officers see only their own, others those in their jurisdictions."""
+    after = decode_cursor(cursor, arity=2)
+    scope = caller.scope_path
+    if jurisdiction_code:
+        scope = (await jurisdictions.in_scope(session, caller=caller, code=jurisdiction_code))["path"]
+    if caller.role is Role.officer:
+        officer_id = caller.user_id
+    rows = (await session.execute(text(f"""
+        SELECT {SHIFT_COLUMNS}
+        FROM shifts sh JOIN posts p ON p.id = sh.post_id JOIN jurisdictions j ON j.code = sh.jurisdiction_code
+        WHERE (j.path <@ CAST(:scope AS ltree) OR sh.officer_id = CAST(:me AS uuid))
+          AND (CAST(:officer AS uuid) IS NULL OR sh.officer_id = :officer)
+          AND (CAST(:post AS uuid) IS NULL OR sh.post_id = :post)
+          AND (CAST(:school AS uuid) IS NULL OR p.school_id = :school)
+          AND (CAST(:s0 AS timestamptz) IS NULL OR sh.starts_at >= :s0)
+          AND (CAST(:s1 AS timestamptz) IS NULL OR sh.starts_at < :s1)
+          AND (CAST(:a_at AS timestamptz) IS NULL OR (sh.starts_at, sh.id) > (CAST(:a_at AS timestamptz), CAST(:a_id AS uuid)))
+        ORDER BY sh.starts_at, sh.id LIMIT :n
+    """), {"scope": scope, "me": caller.user_id, "officer": officer_id, "post": post_id, "school": school_id,
+           "s0": starts_from, "s1": starts_to, "a_at": datetime.fromisoformat(after[0]) if after else None,
+           "a_id": after[1] if after else None, "n": limit + 1})).mappings().all()
+    return page_of([dict(r) for r in rows], limit=limit, key=lambda r: [r["starts_at"].isoformat(), str(r["id"])])
+
+
+async def caller_today(session: AsyncSession, *, caller: Caller, now: datetime) -> date:
+    """Today's date in the time zone of the caller's jurisdiction."""
+    tz = await session.scalar(text("SELECT time_zone FROM jurisdictions WHERE code = :c"),
+                              {"c": caller.jurisdiction_code})
+    return now.astimezone(ZoneInfo(tz or jurisdictions.DEFAULT_TIME_ZONE)).date()
+
+
+async def my_shifts(session: AsyncSession, *, caller: Caller, day: date) -> list[dict]:
+    """The caller's shifts starting on `day` (local date of each shift's jurisdiction), with post, school,
+    geofence and window: what the phone shows."""
+    lo = datetime.combine(day, time(0), tzinfo=UTC) - timedelta(days=1)
+    rows = (await session.execute(text(f"""
+        SELECT {SHIFT_COLUMNS}, p.name AS post_name, p.kind AS post_kind,
+               CAST(ST_AsGeoJSON(p.location, 7) AS json) AS post_location, p.radius_m,
+               s.name AS school_name, j.time_zone,
+               CAST(sh.starts_at AT TIME ZONE j.time_zone AS time) AS starts_local,
+               CAST(sh.ends_at AT TIME ZONE j.time_zone AS time) AS ends_local
+        FROM shifts sh JOIN posts p ON p.id = sh.post_id JOIN schools s ON s.id = p.school_id
+        JOIN jurisdictions j ON j.code = sh.jurisdiction_code
+        WHERE sh.officer_id = :me AND sh.starts_at >= :lo AND sh.starts_at < :hi
+          AND CAST(sh.starts_at AT TIME ZONE j.time_zone AS date) = :day
+        ORDER BY sh.starts_at, sh.id
+    """), {"me": caller.user_id, "lo": lo, "hi": lo + timedelta(days=3), "day": day})).mappings().all()
+    return [{
+        "id": r["id"], "officer_id": r["officer_id"], "post_id": r["post_id"], "school_id": r["school_id"],
+        "jurisdiction_code": r["jurisdiction_code"], "starts_at": r["starts_at"], "ends_at": r["ends_at"],
+        "window_name": r["window_name"], "created_at": r["created_at"],
+        "post": {"id": r["post_id"], "school_id": r["school_id"], "name": r["post_name"], "kind": r["post_kind"],
+                 "location": r["post_location"], "radius_m": r["radius_m"]},
+        "school": {"id": r["school_id"], "name": r["school_name"]},
+        "geofence": {"center": r["post_location"], "radius_m": r["radius_m"]},
+        "window": {"name": r["window_name"], "starts_local": r["starts_local"], "ends_local": r["ends_local"],
+                   "time_zone": r["time_zone"]},
+    } for r in rows]

@@ -1,0 +1,123 @@
+"""Response-time statistics under a scoring policy, per jurisdiction, school, category or local hour.
+
+Definitions (per group and tier k, over incidents with `from <= alarm_at < to` scored under the policy):
+
+- `incidents`: incidents in the group with a score under the policy.
+- A tier's state is the stored one, except that a stored `pending` whose deadline `alarm_at + limit_s` has passed
+  by `now` counts as `missed` (the same rule `score_response` applies).
+- `met`, `missed`, `pending`: incidents in each state; `missed_no_arrival`: missed with no qualifying arrival at
+  all (these have no `elapsed_s`). Tiers a policy does not apply to an incident's severity are not counted.
+- `met_ratio = met / (met + missed)`; pending incidents are left out; None when nothing is decided.
+- `p50_s`, `p90_s`: the continuous 50th/90th percentiles (`percentile_cont`) of `elapsed_s` over decided incidents
+  that had a qualifying arrival (met, or missed by a late arrival).
+- `p90_compliant` (NFPA 1710 style "90th-percentile performance"): True when at least 90 % of decided incidents
+  met the tier, i.e. the 90th percentile of the response time, with no-arrival incidents counted as never
+  arriving, is within `limit_s`. None when nothing is decided.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain import jurisdictions, policies
+from domain.callers import Caller
+from domain.errors import InvalidInput
+
+GROUPS = {
+    "jurisdiction": "i.jurisdiction_code",
+    "school": "CAST(i.zone_school_ids[1] AS text)",
+    "category": "i.category",
+    "hour": "CAST(EXTRACT(hour FROM i.alarm_at AT TIME ZONE j.time_zone) AS integer)::text",
+}
+LABELS = {
+    "jurisdiction": "(SELECT name FROM jurisdictions WHERE code = g.group_key)",
+    "school": "(SELECT name FROM schools WHERE CAST(id AS text) = g.group_key)",
+    "category": "NULL",
+    "hour": "NULL",
+}
+P90_TARGET_RATIO = 0.9
+TIERS = (1, 2, 3)
+
+
+def _tier_columns(k: int) -> str:
+    return f"""
+           s.tier{k}_elapsed_s AS e{k},
+           CASE WHEN s.tier{k}_state = 'pending'
+                     AND :now > i.alarm_at + make_interval(secs => CAST(p.tier_limits_s ->> '{k}' AS float8))
+                THEN 'missed' ELSE s.tier{k}_state END AS st{k}"""
+
+
+def _tier_aggregates(k: int) -> str:
+    return f"""
+           count(*) FILTER (WHERE st{k} = 'met') AS t{k}_met,
+           count(*) FILTER (WHERE st{k} = 'missed') AS t{k}_missed,
+           count(*) FILTER (WHERE st{k} = 'missed' AND e{k} IS NULL) AS t{k}_missed_no_arrival,
+           count(*) FILTER (WHERE st{k} = 'pending') AS t{k}_pending,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY e{k}) FILTER (WHERE st{k} IN ('met', 'missed')) AS t{k}_p50,
+           percentile_cont(0.9) WITHIN GROUP (ORDER BY e{k}) FILTER (WHERE st{k} IN ('met', 'missed')) AS t{k}_p90"""
+
+
+def response_times_sql(group_by: str) -> str:
+    """ONE statement over incidents JOIN incident_scores: a row per group with every tier's figures."""
+    return f"""
+    WITH base AS (
+        SELECT {GROUPS[group_by]} AS group_key,{",".join(_tier_columns(k) for k in TIERS)}
+        FROM incidents i
+        JOIN incident_scores s ON s.incident_id = i.id AND s.policy_key = :policy_key
+        JOIN jurisdictions j ON j.code = i.jurisdiction_code
+        CROSS JOIN (SELECT tier_limits_s FROM scoring_policies WHERE name = :policy_name
+                    AND version = :policy_version) p
+        WHERE j.path <@ CAST(:scope AS ltree) AND i.alarm_at >= :from_ AND i.alarm_at < :to
+    )
+    SELECT g.*, {LABELS[group_by]} AS label
+    FROM (
+        SELECT group_key, count(*) AS incidents,{",".join(_tier_aggregates(k) for k in TIERS)}
+        FROM base GROUP BY group_key
+    ) g
+    ORDER BY g.group_key NULLS LAST
+    """
+
+
+def _ratio(met: int, missed: int) -> float | None:
+    decided = met + missed
+    return round(met / decided, 4) if decided else None
+
+
+def _round(v: Any) -> float | None:
+    return round(float(v), 1) if v is not None else None
+
+
+async def response_times(session: AsyncSession, *, caller: Caller, from_: datetime, to: datetime, group_by: str,
+                         policy_key: str | None, jurisdiction_code: str | None, now: datetime) -> dict:
+    """Per group: incident count and, per tier, met/missed/pending counts, met_ratio, p50_s, p90_s,
+    p90_compliant (definitions in the module doc)."""
+    if group_by not in GROUPS:
+        raise InvalidInput(f"group_by must be one of {', '.join(GROUPS)}", field="group_by")
+    if to <= from_:
+        raise InvalidInput("to must be after from", field="to")
+    policy = await policies.load(session, policy_key or policies.DEFAULT_POLICY_KEY)
+    scope = caller.scope_path
+    if jurisdiction_code:
+        scope = (await jurisdictions.in_scope(session, caller=caller, code=jurisdiction_code))["path"]
+    rows = (await session.execute(text(response_times_sql(group_by)), {
+        "policy_key": policy.key, "policy_name": policy.name, "policy_version": policy.version, "scope": scope,
+        "from_": from_, "to": to, "now": now,
+    })).mappings().all()
+    groups = []
+    for r in rows:
+        tiers = []
+        for k, limit in policy.tier_limits_s.items():
+            met, missed = r[f"t{k}_met"], r[f"t{k}_missed"]
+            ratio = _ratio(met, missed)
+            tiers.append({
+                "tier": k, "limit_s": limit, "met": met, "missed": missed,
+                "missed_no_arrival": r[f"t{k}_missed_no_arrival"], "pending": r[f"t{k}_pending"],
+                "met_ratio": ratio, "p50_s": _round(r[f"t{k}_p50"]), "p90_s": _round(r[f"t{k}_p90"]),
+                "p90_compliant": None if ratio is None else ratio >= P90_TARGET_RATIO,
+            })
+        groups.append({"group": r["group_key"], "label": r["label"], "incidents": r["incidents"], "tiers": tiers})
+    return {"policy": policy.key, "from": from_, "to": to, "group_by": group_by, "groups": groups}
