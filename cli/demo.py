@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from sqlalchemy import text
@@ -19,6 +20,7 @@ from domain.callers import Role, UnitType, system_caller
 
 DATA = Path(__file__).parent / "demo_data"
 DEMO_PASSWORD = "huxiao-demo-2026"
+DEMO_TIME_ZONE = "Asia/Shanghai"
 
 
 def _load(name: str):
@@ -72,10 +74,28 @@ async def seed_schools(session: AsyncSession) -> int:
     return sum(r.status == "created" for r in results)
 
 
+async def seed_duty_step(session: AsyncSession, *, now: datetime) -> int:
+    """Posts at the demo gates, today's shifts and this morning's check-ins (a few late, partial, absent)."""
+    from cli.demo_duty import seed_duty
+
+    today = now.astimezone(ZoneInfo(DEMO_TIME_ZONE)).date()
+    made = await seed_duty(session, today_local=today, now=now)
+    return made["shifts_created"] + made["checkins_created"]
+
+
+async def seed_incidents_step(session: AsyncSession, *, now: datetime) -> int:
+    """A month of incidents around the demo schools, with arrivals that meet, miss and partly meet 1/3/5."""
+    from cli.demo_incidents import seed_incidents
+
+    return await seed_incidents(session, now=now)
+
+
 STEPS = [
-    ("jurisdictions", seed_jurisdictions),
-    ("people", seed_people),
-    ("schools", seed_schools),
+    ("jurisdictions", lambda session, now: seed_jurisdictions(session)),
+    ("people", lambda session, now: seed_people(session)),
+    ("schools", lambda session, now: seed_schools(session)),
+    ("duty", lambda session, now: seed_duty_step(session, now=now)),
+    ("incidents", lambda session, now: seed_incidents_step(session, now=now)),
 ]
 
 
@@ -84,7 +104,7 @@ async def seed_all(session: AsyncSession, *, now: datetime | None = None) -> dic
     now = now or datetime.now(UTC)
     counts = {}
     for name, step in STEPS:
-        counts[name] = await step(session)
+        counts[name] = await step(session, now)
     return counts
 
 
