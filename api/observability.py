@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import re
 import sys
 import time
-import uuid
 from collections.abc import Callable
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -102,7 +102,7 @@ class RequestContext:
             elif name == b"content-type":
                 content_type = value
         if request_id is None:
-            request_id = uuid.uuid4().hex
+            request_id = f"{random.getrandbits(128):032x}"  # random reseeds itself after fork
         scope.setdefault("state", {})["request_id"] = request_id
         rid_header = (REQUEST_ID_HEADER, request_id.encode())
         status_holder = [500]
@@ -155,14 +155,31 @@ class RequestContext:
             template = getattr(route, "path", None) or "unmatched"
             elapsed = time.perf_counter() - started
             status = status_holder[0]
-            REQUESTS.labels(method, template, str(status)).inc()
-            LATENCY.labels(method, template).observe(elapsed)
+            counter, histogram = _metric_children(method, template, status)
+            counter.inc()
+            histogram.observe(elapsed)
             if status >= 500 or log.isEnabledFor(logging.DEBUG) or template != "/healthz":
                 log.info(
                     "request",
                     extra={"request_id": request_id, "method": method, "path": path, "route": template,
                            "status": status, "duration_ms": round(elapsed * 1000, 2)},
                 )
+
+
+_CHILDREN: dict[tuple[str, str, int], tuple] = {}
+_CHILDREN_MAX = 4096
+
+
+def _metric_children(method: str, route: str, status: int) -> tuple:
+    """The labelled counter and histogram, cached: `.labels()` costs more than the observation itself."""
+    key = (method, route, status)
+    children = _CHILDREN.get(key)
+    if children is None:
+        if len(_CHILDREN) >= _CHILDREN_MAX:  # the method comes from the client; keep the cache bounded
+            _CHILDREN.clear()
+        children = (REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route))
+        _CHILDREN[key] = children
+    return children
 
 
 def _capped(receive, limit: int):

@@ -323,14 +323,20 @@ end
 """
 
 
-def wrk_script(*, method: str = "GET", headers: dict[str, str] | None = None, body: str | bytes | None = None) -> str:
-    """A wrk Lua script: static method, headers and body (wrk builds the request once), and a JSON summary."""
+def wrk_script(*, method: str = "GET", headers: dict[str, str] | None = None, body: str | bytes | None = None,
+               lua: str | None = None) -> str:
+    """A wrk Lua script: static method, headers and body (wrk builds the request once), and a JSON summary.
+
+    `lua` is appended as is: e.g. a `request = function() ... end` that varies the path or body per request
+    (build it with `wrk.format(nil, path, nil, body)`, which keeps the method and headers set here)."""
     lines = [f"wrk.method = {_lua_string(method)}"]
     for name, value in (headers or {}).items():
         lines.append(f"wrk.headers[ {_lua_string(name)} ] = {_lua_string(value)}")  # `[[` would open a string
     if body is not None:
         text_body = body.decode() if isinstance(body, bytes) else body
         lines.append(f"wrk.body = {_lua_string(text_body)}")
+    if lua:
+        lines.append(lua)
     return "\n".join(lines) + "\n" + WRK_DONE
 
 
@@ -350,14 +356,16 @@ def parse_wrk(output: str) -> Measurement:
 
 def wrk(url: str, *, duration_s: float, connections: int = DEFAULT_CONNECTIONS, threads: int = 1,
         method: str = "GET", headers: dict[str, str] | None = None, body: str | bytes | None = None,
-        timeout_s: float = 5.0) -> Measurement:
+        timeout_s: float = 5.0, lua: str | None = None) -> Measurement:
     """Load `url` with `connections` keep-alive connections for `duration_s` seconds."""
     binary = ensure_wrk()
+    if binary is None and lua:
+        raise RuntimeError("this variant varies its requests in a wrk Lua script: install wrk")
     if binary is None:
         return asyncio.run(_httpx_load(url, duration_s=duration_s, connections=connections, method=method,
                                        headers=headers, body=body, timeout_s=timeout_s))
     with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="bench-", delete=False) as f:
-        f.write(wrk_script(method=method, headers=headers, body=body))
+        f.write(wrk_script(method=method, headers=headers, body=body, lua=lua))
         script = f.name
     try:
         argv = [binary, "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(duration_s))}s",
@@ -466,13 +474,13 @@ class Variant:
 def http_variant(name: str, url: str, *, description: str = "", connections: int = DEFAULT_CONNECTIONS,
                  threads: int = 1, method: str = "GET", headers: dict[str, str] | None = None,
                  body: str | bytes | None = None, expect_status: int = 200, server: Server | None = None,
-                 dbname: str | None = None) -> Variant:
+                 dbname: str | None = None, lua: str | None = None) -> Variant:
     """Load `url` with wrk; with `server` / `dbname`, also the CPU per request of the server / database."""
     meter = CpuMeter(server, dbname)
 
     def measure(duration_s: float) -> Measurement:
         return meter(lambda: wrk(url, duration_s=duration_s, connections=connections, threads=threads,
-                                 method=method, headers=headers, body=body))
+                                 method=method, headers=headers, body=body, lua=lua))
 
     def check() -> str | None:
         if method != "GET":

@@ -38,6 +38,7 @@ class Caller:
     unit_type: str = "police"
     request_id: str | None = None
     token_jti: UUID | None = field(default=None, compare=False)
+    token_exp: int | None = field(default=None, compare=False)
 
     @property
     def user_id(self) -> UUID | None:

@@ -36,8 +36,9 @@ PUBLISH = text("""
         INSERT INTO events (kind, jurisdiction_code, path, payload)
         SELECT e.kind, e.code, j.path, e.payload
         FROM unnest(CAST(:kinds AS text[]), CAST(:codes AS text[]), CAST(:payloads AS jsonb[]))
-             AS e(kind, code, payload)
+             WITH ORDINALITY AS e(kind, code, payload, n)
         JOIN jurisdictions j ON j.code = e.code
+        ORDER BY e.n  -- ids follow the order the events were handed in
         RETURNING id, kind, path
     )
     SELECT pg_notify(:channel, json_build_object('id', id, 'kind', kind, 'path', path::text)::text)

@@ -70,7 +70,9 @@ class Settings(BaseSettings):
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
-        return path.read_text().strip()
+        # Read once per settings object: this runs on every authenticated request.
+        self.jwt_secret = path.read_text().strip()
+        return self.jwt_secret
 
 
 @lru_cache

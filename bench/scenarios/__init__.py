@@ -68,9 +68,9 @@ class Context:
 
 
 def _registry() -> dict:
-    from bench.scenarios import auth, platform
+    from bench.scenarios import auth, checkins, incidents, platform, zones
 
-    return {m.NAME: m for m in (platform, auth)}
+    return {m.NAME: m for m in (platform, auth, zones, checkins, incidents)}
 
 
 SCENARIOS = _registry()
