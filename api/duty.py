@@ -62,6 +62,14 @@ class PostCreate(Strict):
     crs: CRSName = CRSName.wgs84
 
 
+class PostPatch(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    kind: Literal["school_guard", "peak_duty"] | None = None
+    location: PointIn | None = None
+    radius_m: float | None = Field(default=None, ge=posts.RADIUS_MIN_M, le=posts.RADIUS_MAX_M, allow_inf_nan=False)
+    crs: CRSName = CRSName.wgs84
+
+
 class Window(Strict):
     name: str = Field(min_length=1, max_length=40, examples=["morning"])
     starts_local: time = Field(examples=["07:00"])
@@ -118,6 +126,14 @@ class ShiftCreate(Strict):
     window_name: str | None = Field(default=None, max_length=40)
 
 
+class ShiftPatch(Strict):
+    officer_id: uuid.UUID | None = None
+    post_id: uuid.UUID | None = None
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+    window_name: str | None = Field(default=None, max_length=40)
+
+
 class ShiftGenerate(Strict):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     post_ids: list[uuid.UUID] | None = Field(default=None, max_length=500)
@@ -134,7 +150,9 @@ class ShiftGenerate(Strict):
 class GenerateAnswer(BaseModel):
     planned: int
     created: int
-    existing: int
+    existing: int = Field(description="Planned shifts that already existed (same officer, post and start).")
+    overlapping: int = Field(description="Planned shifts not made because the officer is busy then: another "
+                                         "shift overlaps, or an earlier one of this plan (two posts at once).")
     created_ids: list[uuid.UUID]
 
 
@@ -255,6 +273,29 @@ async def get_post(post_id: uuid.UUID, caller: CurrentCaller, session: Session) 
     return await posts.get(session, caller=caller, post_id=post_id)
 
 
+@router.patch("/posts/{post_id}", response_model=Post, tags=["duty"],
+              summary="Rename, move or resize a post (commander); judged check-ins keep their verdicts")
+async def patch_post(post_id: uuid.UUID, body: PostPatch, caller: Commander, session: Session) -> dict:
+    _no_nulls(body, ("name", "kind", "location", "radius_m"))
+    location = read_point(body.location.model_dump(), crs=body.crs.value) if body.location else None
+    return await posts.update(session, caller=caller, post_id=post_id, name=body.name, kind=body.kind,
+                              location=location, radius_m=body.radius_m)
+
+
+@router.delete("/posts/{post_id}", status_code=204, tags=["duty"],
+               summary="Retire a post (commander); refused while shifts at it have not ended")
+async def delete_post(post_id: uuid.UUID, caller: Commander, session: Session, now: Now) -> Response:
+    await posts.delete(session, caller=caller, post_id=post_id, now=now)
+    return Response(status_code=204)
+
+
+def _no_nulls(body: BaseModel, fields: tuple[str, ...]) -> None:
+    """PATCH semantics: an absent field stays; an explicit null for a required field is refused."""
+    for name in fields:
+        if name in body.model_fields_set and getattr(body, name) is None:
+            raise InvalidInput(f"{name} cannot be null; leave it out to keep it", field=name)
+
+
 # --- windows and calendar ---------------------------------------------------------------------------------
 
 def _windows(body: WindowsIn) -> list[shifts.DutyWindow]:
@@ -357,6 +398,21 @@ async def list_shifts(
 @router.get("/shifts/{shift_id}", response_model=Shift, tags=["duty"])
 async def get_shift(shift_id: uuid.UUID, caller: CurrentCaller, session: Session) -> dict:
     return await shifts.get(session, caller=caller, shift_id=shift_id)
+
+
+@router.patch("/shifts/{shift_id}", response_model=Shift, tags=["duty"],
+              summary="Change a shift that has not begun (commander): officer, post, times, window name")
+async def patch_shift(shift_id: uuid.UUID, body: ShiftPatch, caller: Commander, session: Session, now: Now) -> dict:
+    _no_nulls(body, ("officer_id", "post_id", "starts_at", "ends_at"))
+    changes = body.model_dump(exclude_unset=True)
+    return await shifts.update(session, caller=caller, shift_id=shift_id, changes=changes, now=now)
+
+
+@router.delete("/shifts/{shift_id}", status_code=204, tags=["duty"],
+               summary="Cancel a shift that has not begun (commander); a begun shift stays as history")
+async def delete_shift(shift_id: uuid.UUID, caller: Commander, session: Session, now: Now) -> Response:
+    await shifts.delete(session, caller=caller, shift_id=shift_id, now=now)
+    return Response(status_code=204)
 
 
 @router.get("/me/shifts", response_model=MyShifts, tags=["duty"],

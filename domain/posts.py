@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from shapely.geometry import Point
 from sqlalchemy import text
@@ -10,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import audit
 from domain.callers import Caller, Role
-from domain.errors import InvalidInput, NotFound
+from domain.errors import Conflict, InvalidInput, NotFound
 from domain.locations import wkb
 from domain.paging import decode_cursor, page_of
 
@@ -27,21 +28,30 @@ COLUMNS = """
 """
 
 
-async def create(session: AsyncSession, *, caller: Caller, school: dict, name: str, kind: str, location: Point,
-                 radius_m: float = RADIUS_DEFAULT_M) -> dict:
-    """Add a post to a school (commanders); it must lie within the school's zone radius + 500 m of the campus."""
-    caller.require(Role.commander)
+async def _check_location(session: AsyncSession, *, school_id: uuid.UUID, location: Point) -> None:
+    row = (await session.execute(text("""
+        SELECT ST_Distance(s.boundary, CAST(ST_GeomFromWKB(:p, 4326) AS geography)) AS gap, s.zone_radius_m
+        FROM schools s WHERE s.id = :id
+    """), {"p": wkb(location), "id": school_id})).mappings().one()
+    limit = float(row["zone_radius_m"]) + POST_MAX_BEYOND_ZONE_M
+    if row["gap"] > limit:
+        raise InvalidInput(f"location is {row['gap']:.0f} m from the school's campus; a post must lie within "
+                           f"{limit:.0f} m of it (zone radius + {POST_MAX_BEYOND_ZONE_M:.0f} m)", field="location")
+
+
+def _check_fields(*, kind: str, radius_m: float) -> None:
     if kind not in KINDS:
         raise InvalidInput(f"kind must be one of {', '.join(KINDS)}", field="kind")
     if not (RADIUS_MIN_M <= radius_m <= RADIUS_MAX_M):
         raise InvalidInput(f"radius_m must be in [{RADIUS_MIN_M:g}, {RADIUS_MAX_M:g}]", field="radius_m")
-    gap = await session.scalar(text("""
-        SELECT ST_Distance(s.boundary, CAST(ST_GeomFromWKB(:p, 4326) AS geography)) FROM schools s WHERE s.id = :id
-    """), {"p": wkb(location), "id": school["id"]})
-    limit = float(school["zone_radius_m"]) + POST_MAX_BEYOND_ZONE_M
-    if gap is None or gap > limit:
-        raise InvalidInput(f"location is {gap:.0f} m from the school's campus; a post must lie within "
-                           f"{limit:.0f} m of it (zone radius + {POST_MAX_BEYOND_ZONE_M:.0f} m)", field="location")
+
+
+async def create(session: AsyncSession, *, caller: Caller, school: dict, name: str, kind: str, location: Point,
+                 radius_m: float = RADIUS_DEFAULT_M) -> dict:
+    """Add a post to a school (commanders); it must lie within the school's zone radius + 500 m of the campus."""
+    caller.require(Role.commander)
+    _check_fields(kind=kind, radius_m=radius_m)
+    await _check_location(session, school_id=school["id"], location=location)
     post_id = uuid.uuid4()
     row = (await session.execute(text(f"""
         INSERT INTO posts AS p (id, school_id, jurisdiction_code, name, kind, location, radius_m)
@@ -67,6 +77,47 @@ async def get(session: AsyncSession, *, caller: Caller, post_id: uuid.UUID, fiel
             raise InvalidInput(f"no post {post_id} in your jurisdictions", field=field)
         raise NotFound(f"no post {post_id}")
     return dict(row)
+
+
+async def update(session: AsyncSession, *, caller: Caller, post_id: uuid.UUID, name: str | None = None,
+                 kind: str | None = None, location: Point | None = None, radius_m: float | None = None) -> dict:
+    """Rename, move or resize a post (commanders). Check-ins already judged keep their verdicts; later ones
+    are judged against the post as it is now."""
+    caller.require(Role.commander)
+    current = await get(session, caller=caller, post_id=post_id)
+    kind = current["kind"] if kind is None else kind
+    radius_m = current["radius_m"] if radius_m is None else radius_m
+    _check_fields(kind=kind, radius_m=radius_m)
+    if location is not None:
+        await _check_location(session, school_id=current["school_id"], location=location)
+    row = (await session.execute(text(f"""
+        UPDATE posts AS p SET name = COALESCE(:name, p.name), kind = :kind, radius_m = :radius_m,
+               location = COALESCE(CAST(ST_GeomFromWKB(CAST(:location AS bytea), 4326) AS geography), p.location)
+        WHERE p.id = :id
+        RETURNING {COLUMNS}
+    """), {"id": post_id, "name": name.strip() if name else None, "kind": kind, "radius_m": float(radius_m),
+           "location": wkb(location) if location is not None else None})).mappings().one()
+    changes = {"name": name, "kind": kind, "radius_m": radius_m,
+               "location": list(location.coords[0]) if location is not None else None}
+    await audit.record(session, caller=caller, entity="post", entity_id=post_id, action="update",
+                       jurisdiction_code=current["jurisdiction_code"],
+                       changes={k: v for k, v in changes.items() if v is not None and v != current.get(k)})
+    return dict(row)
+
+
+async def delete(session: AsyncSession, *, caller: Caller, post_id: uuid.UUID, now: datetime) -> None:
+    """Retire a post (commanders): it disappears from listings and takes no new shifts; its history stays.
+    Refused (409) while shifts at it are still to come: cancel or move them first."""
+    caller.require(Role.commander)
+    current = await get(session, caller=caller, post_id=post_id)
+    upcoming = await session.scalar(text("SELECT count(*) FROM shifts WHERE post_id = :id AND ends_at > :now"),
+                                    {"id": post_id, "now": now})
+    if upcoming:
+        raise Conflict(f"{upcoming} shift(s) at this post have not ended; cancel or move them first",
+                       field="post_id")
+    await session.execute(text("UPDATE posts SET deleted_at = :now WHERE id = :id"), {"id": post_id, "now": now})
+    await audit.record(session, caller=caller, entity="post", entity_id=post_id, action="delete",
+                       jurisdiction_code=current["jurisdiction_code"])
 
 
 async def list_page(session: AsyncSession, *, school_id: uuid.UUID, limit: int,

@@ -8,6 +8,7 @@ jurisdiction holds for every school in it and below it.
 
 from __future__ import annotations
 
+import bisect
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -266,16 +267,47 @@ async def officers_in_scope(session: AsyncSession, *, caller: Caller, officer_id
             raise InvalidInput(f"no active officer {oid} in your jurisdictions", field=field)
 
 
-async def create(session: AsyncSession, *, caller: Caller, officer_id: uuid.UUID, post_id: uuid.UUID,
-                 starts_at: datetime, ends_at: datetime, window_name: str | None = None) -> dict:
-    """Assign an officer of the caller's jurisdictions to a post of its jurisdictions for [starts_at, ends_at)."""
-    caller.require(Role.commander)
+async def _lock_officers(session: AsyncSession, officer_ids: list[uuid.UUID]) -> None:
+    """Serialise shift writes per officer until the transaction ends, so two concurrent assignments cannot
+    both pass the overlap check (ids sorted, so two writers never wait on each other in a cycle)."""
+    await session.execute(text("""
+        SELECT pg_advisory_xact_lock(hashtextextended('shift-officer:' || o::text, 0))
+        FROM unnest(CAST(:ids AS uuid[])) AS o ORDER BY o
+    """), {"ids": sorted(set(officer_ids))})
+
+
+async def _refuse_overlap(session: AsyncSession, *, officer_id: uuid.UUID, starts_at: datetime, ends_at: datetime,
+                          ignore: uuid.UUID | None = None) -> None:
+    """409 when the officer already has another shift overlapping [starts_at, ends_at): nobody stands at two
+    posts at once. Shifts that merely touch (one ends when the other starts) do not overlap."""
+    clash = (await session.execute(text("""
+        SELECT sh.id, sh.post_id, sh.starts_at, sh.ends_at FROM shifts sh
+        WHERE sh.officer_id = :officer AND sh.starts_at < :e AND sh.ends_at > :s
+          AND sh.id IS DISTINCT FROM CAST(:ignore AS uuid)
+        ORDER BY sh.starts_at LIMIT 1
+    """), {"officer": officer_id, "s": starts_at, "e": ends_at, "ignore": ignore})).mappings().first()
+    if clash is not None:
+        raise Conflict(f"the officer already has shift {clash['id']} at post {clash['post_id']} from "
+                       f"{clash['starts_at'].isoformat()} to {clash['ends_at'].isoformat()}", field="starts_at")
+
+
+def _check_span(starts_at: datetime, ends_at: datetime) -> None:
     if not ends_at > starts_at:
         raise InvalidInput("ends_at must be after starts_at", field="ends_at")
     if (ends_at - starts_at).total_seconds() > SHIFT_MAX_S:
         raise InvalidInput("a shift lasts at most 24 hours", field="ends_at")
+
+
+async def create(session: AsyncSession, *, caller: Caller, officer_id: uuid.UUID, post_id: uuid.UUID,
+                 starts_at: datetime, ends_at: datetime, window_name: str | None = None) -> dict:
+    """Assign an officer of the caller's jurisdictions to a post of its jurisdictions for [starts_at, ends_at).
+    An officer's shifts never overlap (409 naming the one in the way)."""
+    caller.require(Role.commander)
+    _check_span(starts_at, ends_at)
     post = await posts.get(session, caller=caller, post_id=post_id, field="post_id")
     await officers_in_scope(session, caller=caller, officer_ids=[officer_id])
+    await _lock_officers(session, [officer_id])
+    await _refuse_overlap(session, officer_id=officer_id, starts_at=starts_at, ends_at=ends_at)
     shift_id = uuid.uuid4()
     try:
         async with session.begin_nested():
@@ -303,6 +335,61 @@ async def get(session: AsyncSession, *, caller: Caller, shift_id: uuid.UUID) -> 
     out = dict(row)
     out.pop("path")
     return out
+
+
+SHIFT_PATCHABLE = ("officer_id", "post_id", "starts_at", "ends_at", "window_name")
+
+
+async def _editable(session: AsyncSession, *, caller: Caller, shift_id: uuid.UUID, now: datetime) -> dict:
+    """A shift the commander may still change: in scope (else 404) and not begun (else 409)."""
+    caller.require(Role.commander)
+    current = await get(session, caller=caller, shift_id=shift_id)
+    if not caller.sees_path(await jurisdictions.path_of(session, code=current["jurisdiction_code"]) or ""):
+        raise NotFound(f"no shift {shift_id}")
+    if current["starts_at"] <= now:
+        raise Conflict("the shift has begun: its record stays as it is for compliance (end it early by "
+                       "creating no further shifts; change only shifts still to come)", field="starts_at")
+    return current
+
+
+async def update(session: AsyncSession, *, caller: Caller, shift_id: uuid.UUID, changes: dict, now: datetime) -> dict:
+    """Change a shift that has not begun (commanders): officer, post, times or window name."""
+    current = await _editable(session, caller=caller, shift_id=shift_id, now=now)
+    merged = {k: changes.get(k, current[k]) for k in SHIFT_PATCHABLE}
+    _check_span(merged["starts_at"], merged["ends_at"])
+    if merged["starts_at"] <= now:
+        raise InvalidInput("a shift can only be moved to start in the future", field="starts_at")
+    post = await posts.get(session, caller=caller, post_id=merged["post_id"], field="post_id")
+    if merged["officer_id"] != current["officer_id"]:
+        await officers_in_scope(session, caller=caller, officer_ids=[merged["officer_id"]])
+    await _lock_officers(session, [merged["officer_id"]])
+    await _refuse_overlap(session, officer_id=merged["officer_id"], starts_at=merged["starts_at"],
+                          ends_at=merged["ends_at"], ignore=shift_id)
+    try:
+        async with session.begin_nested():
+            await session.execute(text("""
+                UPDATE shifts SET officer_id = :officer, post_id = :post, jurisdiction_code = :code,
+                       starts_at = :s, ends_at = :e, window_name = :w
+                WHERE id = :id
+            """), {"id": shift_id, "officer": merged["officer_id"], "post": merged["post_id"],
+                   "code": post["jurisdiction_code"], "s": merged["starts_at"], "e": merged["ends_at"],
+                   "w": merged["window_name"]})
+    except IntegrityError as exc:
+        raise Conflict("this officer already has a shift at this post starting then", field="starts_at") from exc
+    await audit.record(session, caller=caller, entity="shift", entity_id=shift_id, action="update",
+                       jurisdiction_code=post["jurisdiction_code"],
+                       changes={k: v for k, v in merged.items() if v != current[k]})
+    return await get(session, caller=caller, shift_id=shift_id)
+
+
+async def delete(session: AsyncSession, *, caller: Caller, shift_id: uuid.UUID, now: datetime) -> None:
+    """Cancel a shift that has not begun (commanders); a begun shift is history and stays."""
+    current = await _editable(session, caller=caller, shift_id=shift_id, now=now)
+    await session.execute(text("DELETE FROM shifts WHERE id = :id"), {"id": shift_id})
+    await audit.record(session, caller=caller, entity="shift", entity_id=shift_id, action="delete",
+                       jurisdiction_code=current["jurisdiction_code"],
+                       changes={"officer_id": current["officer_id"], "post_id": current["post_id"],
+                                "starts_at": current["starts_at"], "ends_at": current["ends_at"]})
 
 
 def local_span(day: date, window: DutyWindow, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -359,21 +446,64 @@ async def generate(session: AsyncSession, *, caller: Caller, assignments: dict[u
     if len(plan) > GENERATE_MAX_SHIFTS:
         raise InvalidInput(f"this would make {len(plan)} shifts; at most {GENERATE_MAX_SHIFTS} at once", field="to")
     created: list[uuid.UUID] = []
+    existing = 0
     if plan:
-        created = list((await session.execute(text("""
-            INSERT INTO shifts (id, officer_id, post_id, jurisdiction_code, starts_at, ends_at, window_name, created_by)
-            SELECT gen_random_uuid(), x.o, x.p, x.c, x.s, x.e, x.w, CAST(:by AS uuid)
-            FROM unnest(CAST(:o AS uuid[]), CAST(:p AS uuid[]), CAST(:c AS text[]), CAST(:s AS timestamptz[]),
-                        CAST(:e AS timestamptz[]), CAST(:w AS text[])) AS x(o, p, c, s, e, w)
-            ON CONFLICT (officer_id, post_id, starts_at) DO NOTHING
-            RETURNING id
-        """), {"o": [x[0] for x in plan], "p": [x[1] for x in plan], "c": [x[2] for x in plan],
-               "s": [x[3] for x in plan], "e": [x[4] for x in plan], "w": [x[5] for x in plan],
-               "by": caller.user_id})).scalars())
+        await _lock_officers(session, officer_ids)
+        columns = {"o": [x[0] for x in plan], "p": [x[1] for x in plan], "c": [x[2] for x in plan],
+                   "s": [x[3] for x in plan], "e": [x[4] for x in plan], "w": [x[5] for x in plan],
+                   "first": first_in_plan([(x[0], x[3], x[4]) for x in plan])}
+        # A planned shift is made unless that very shift exists, or the officer is already busy then (another
+        # post, another span) or earlier in this plan (an officer assigned to two posts gets the first one).
+        rows = (await session.execute(text("""
+            WITH x AS (
+                SELECT x.*
+                FROM unnest(CAST(:o AS uuid[]), CAST(:p AS uuid[]), CAST(:c AS text[]), CAST(:s AS timestamptz[]),
+                            CAST(:e AS timestamptz[]), CAST(:w AS text[]), CAST(:first AS boolean[]))
+                     AS x(o, p, c, s, e, w, first_in_plan)
+            ),
+            judged AS (
+                SELECT x.*,
+                       EXISTS (SELECT 1 FROM shifts sh WHERE sh.officer_id = x.o AND sh.post_id = x.p
+                                                         AND sh.starts_at = x.s) AS same,
+                       EXISTS (SELECT 1 FROM shifts sh WHERE sh.officer_id = x.o AND sh.starts_at < x.e
+                                                         AND sh.ends_at > x.s) AS busy
+                FROM x
+            ),
+            made AS (
+                INSERT INTO shifts (id, officer_id, post_id, jurisdiction_code, starts_at, ends_at, window_name,
+                                    created_by)
+                SELECT gen_random_uuid(), o, p, c, s, e, w, CAST(:by AS uuid) FROM judged
+                WHERE NOT busy AND first_in_plan
+                RETURNING id
+            )
+            SELECT (SELECT array_agg(id) FROM made) AS created,
+                   (SELECT count(*) FROM judged WHERE same) AS existing
+        """), {**columns, "by": caller.user_id})).mappings().one()
+        created, existing = list(rows["created"] or []), rows["existing"]
+    overlapping = len(plan) - len(created) - existing
     await audit.record(session, caller=caller, entity="shift", entity_id="generate", action="generate",
                        jurisdiction_code=caller.jurisdiction_code,
-                       changes={"from": date_from, "to": date_to, "planned": len(plan), "created": len(created)})
-    return {"planned": len(plan), "created": len(created), "existing": len(plan) - len(created), "created_ids": created}
+                       changes={"from": date_from, "to": date_to, "planned": len(plan), "created": len(created),
+                                "overlapping": overlapping})
+    return {"planned": len(plan), "created": len(created), "existing": existing, "overlapping": overlapping,
+            "created_ids": created}
+
+
+def first_in_plan(spans: list[tuple[uuid.UUID, datetime, datetime]]) -> list[bool]:
+    """For each (officer, start, end) in order: False when it overlaps an earlier kept span of the same officer.
+
+    Kept spans of an officer are disjoint, so sorted by start they are sorted by end too: only the last one
+    starting before `end` can reach past `start`."""
+    kept: dict[uuid.UUID, list[tuple[datetime, datetime]]] = {}
+    out = []
+    for officer, start, end in spans:
+        mine = kept.setdefault(officer, [])
+        i = bisect.bisect_left(mine, (end,))
+        ok = i == 0 or mine[i - 1][1] <= start
+        if ok:
+            bisect.insort(mine, (start, end))
+        out.append(ok)
+    return out
 
 
 async def list_page(session: AsyncSession, *, caller: Caller, limit: int, cursor: str | None,

@@ -129,3 +129,27 @@ async def test_windows_of_another_county_are_not_found(app, client):
     assert r.status_code == 404
     r = await client.get(f"/v1/schools/{w.school['id']}/posts", headers=stranger.headers)
     assert r.status_code == 404
+
+
+async def test_a_post_can_be_renamed_moved_resized_and_retired(app, client):
+    from tests.test_duty_support import hour_ago, make_shift, make_world
+
+    w = await make_world(app, client)
+    url = f"/v1/posts/{w.post['id']}"
+    r = await client.patch(url, headers=w.commander.headers, json={"name": "北门二岗", "radius_m": 80})
+    assert r.status_code == 200 and (r.json()["name"], r.json()["radius_m"]) == ("北门二岗", 80)
+    assert r.json()["location"] == w.post["location"]
+    r = await client.patch(url, headers=w.commander.headers,
+                           json={"location": {"type": "Point", "coordinates": [w.lon + 0.5, w.lat]}})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "location"
+    r = await client.patch(url, headers=w.commander.headers, json={"radius_m": 1})
+    assert r.status_code == 422
+    assert (await client.patch(url, headers=w.officer.headers, json={"name": "x"})).status_code == 403
+    shift = await make_shift(client, w, hour_ago(-2), hour_ago(-3))
+    r = await client.delete(url, headers=w.commander.headers)
+    assert r.status_code == 409 and "1 shift" in r.json()["detail"]
+    assert (await client.delete(f"/v1/shifts/{shift['id']}", headers=w.commander.headers)).status_code == 204
+    assert (await client.delete(url, headers=w.commander.headers)).status_code == 204
+    assert (await client.get(url, headers=w.commander.headers)).status_code == 404
+    listed = await client.get(f"/v1/schools/{w.school['id']}/posts", headers=w.commander.headers)
+    assert listed.json()["items"] == []

@@ -115,3 +115,80 @@ async def test_officers_see_only_their_own_shifts(app, client):
     other = await make_tree(app)
     stranger = await make_person(app, client, role="commander", jurisdiction_code=other.code)
     assert (await client.get(f"/v1/shifts/{one['id']}", headers=stranger.headers)).status_code == 404
+
+
+def _span(day: str, start: str, end: str) -> dict:
+    return {"starts_at": f"{day}T{start}:00+08:00", "ends_at": f"{day}T{end}:00+08:00"}
+
+
+async def test_an_officer_cannot_stand_at_two_posts_at_once(app, client):
+    w = await make_world(app, client)
+    second = await client.post(f"/v1/schools/{w.school['id']}/posts", headers=w.commander.headers, json={
+        "name": "南门", "location": {"type": "Point", "coordinates": [w.lon, w.lat]}})
+    body = {"officer_id": w.officer.id, "post_id": w.post["id"], **_span(MONDAY, "07:00", "08:30")}
+    first = await client.post("/v1/shifts", headers=w.commander.headers, json=body)
+    assert first.status_code == 201
+    r = await client.post("/v1/shifts", headers=w.commander.headers,
+                          json={**body, "post_id": second.json()["id"], **_span(MONDAY, "08:00", "09:00")})
+    assert r.status_code == 409 and first.json()["id"] in r.json()["detail"]
+    assert r.json()["errors"][0]["field"] == "starts_at"
+    touching = await client.post("/v1/shifts", headers=w.commander.headers,
+                                 json={**body, "post_id": second.json()["id"], **_span(MONDAY, "08:30", "09:00")})
+    assert touching.status_code == 201  # one ends as the next begins
+    other_officer = await client.post("/v1/shifts", headers=w.commander.headers,
+                                      json={**body, "officer_id": w.officer2.id})
+    assert other_officer.status_code == 201
+
+
+async def test_generate_gives_an_officer_of_two_posts_only_the_first_and_reports_it(app, client):
+    w = await make_world(app, client)
+    second = (await client.post(f"/v1/schools/{w.school['id']}/posts", headers=w.commander.headers, json={
+        "name": "南门", "location": {"type": "Point", "coordinates": [w.lon, w.lat]}})).json()
+    body = {"assignments": {w.post["id"]: [w.officer.id], second["id"]: [w.officer.id, w.officer2.id]},
+            "from": MONDAY, "to": MONDAY}
+    r = await client.post("/v1/shifts/generate", headers=w.commander.headers, json=body)
+    assert r.status_code == 200, r.text
+    assert r.json() | {"created_ids": None} == {"planned": 9, "created": 6, "existing": 0, "overlapping": 3,
+                                               "created_ids": None}
+    again = (await client.post("/v1/shifts/generate", headers=w.commander.headers, json=body)).json()
+    assert (again["created"], again["existing"], again["overlapping"]) == (0, 6, 3)
+    mine = (await client.get("/v1/shifts", headers=w.officer.headers)).json()["items"]
+    assert len(mine) == 3 and len({s["post_id"] for s in mine}) == 1
+
+
+async def test_a_shift_to_come_can_be_moved_reassigned_or_cancelled(app, client):
+    w = await make_world(app, client)
+    shift = (await client.post("/v1/shifts", headers=w.commander.headers, json={
+        "officer_id": w.officer.id, "post_id": w.post["id"], **_span(MONDAY, "07:00", "08:30")})).json()
+    r = await client.patch(f"/v1/shifts/{shift['id']}", headers=w.commander.headers,
+                           json={"officer_id": w.officer2.id, **_span(MONDAY, "07:15", "08:45")})
+    assert r.status_code == 200, r.text
+    assert (r.json()["officer_id"], r.json()["starts_at"]) == (w.officer2.id, "2026-12-06T23:15:00Z")
+    assert (await client.get("/v1/shifts", headers=w.officer.headers)).json()["items"] == []
+    bad = await client.patch(f"/v1/shifts/{shift['id']}", headers=w.commander.headers,
+                             json={"ends_at": "2026-12-07T07:00:00+08:00"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "ends_at"
+    bad = await client.patch(f"/v1/shifts/{shift['id']}", headers=w.commander.headers, json={"post_id": None})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "post_id"
+    assert (await client.patch(f"/v1/shifts/{shift['id']}", headers=w.officer2.headers,
+                               json={"window_name": "x"})).status_code == 403
+    assert (await client.delete(f"/v1/shifts/{shift['id']}", headers=w.commander.headers)).status_code == 204
+    assert (await client.get(f"/v1/shifts/{shift['id']}", headers=w.commander.headers)).status_code == 404
+    assert (await client.delete(f"/v1/shifts/{shift['id']}", headers=w.commander.headers)).status_code == 404
+
+
+async def test_a_shift_that_has_begun_is_history(app, client):
+    from tests.test_duty_support import hour_ago, make_shift
+
+    w = await make_world(app, client)
+    begun = await make_shift(client, w, hour_ago(1), hour_ago(-1))
+    r = await client.patch(f"/v1/shifts/{begun['id']}", headers=w.commander.headers, json={"window_name": "x"})
+    assert r.status_code == 409
+    assert (await client.delete(f"/v1/shifts/{begun['id']}", headers=w.commander.headers)).status_code == 409
+    future = await make_shift(client, w, hour_ago(-3), hour_ago(-4))
+    r = await client.patch(f"/v1/shifts/{future['id']}", headers=w.commander.headers,
+                           json={"starts_at": hour_ago(0.5).isoformat()})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "starts_at"
+    other = await make_tree(app)
+    stranger = await make_person(app, client, role="commander", jurisdiction_code=other.code)
+    assert (await client.delete(f"/v1/shifts/{future['id']}", headers=stranger.headers)).status_code == 404
