@@ -193,6 +193,12 @@ async def create_checkins_batch(body: CheckinBatchIn, caller: Officer, session: 
     return Response(orjson.dumps({"results": results}, default=str, option=orjson.OPT_UTC_Z), media_type="application/json")
 
 
+@router.get("/checkins/{checkin_id}", response_model=Checkin, tags=["checkins"],
+            summary="One check-in as it was judged (officers: their own)")
+async def get_checkin(checkin_id: uuid.UUID, caller: CurrentCaller, session: Session) -> dict:
+    return await checkins.get(session, caller=caller, checkin_id=checkin_id)
+
+
 @router.get("/checkins", response_model=Page[Checkin], tags=["checkins"],
             summary="Check-ins by device time (officers: their own; others: their jurisdictions)")
 async def list_checkins(

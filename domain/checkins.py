@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain import alerts, events, jurisdictions
 from domain.callers import Caller, Role
 from domain.duty import EARLY_ALLOWANCE_S
-from domain.errors import Conflict, DomainError, Forbidden, InvalidInput
+from domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from domain.paging import decode_cursor, page_of
 from domain.settings import Settings
 from domain.shifts import in_duty_window_sql
@@ -433,6 +433,22 @@ async def list_page(session: AsyncSession, *, caller: Caller, limit: int, cursor
     """), params)).mappings().all()
     return page_of([answer(r) for r in rows], limit=limit,
                    key=lambda r: [r["recorded_at"].isoformat(), str(r["id"])])
+
+
+async def get(session: AsyncSession, *, caller: Caller, checkin_id: uuid.UUID) -> dict:
+    """One check-in: the officer's own, or one in the caller's jurisdictions; otherwise 404. Found through the
+    idempotency ledger, whose `recorded_at` lets PostgreSQL read a single partition."""
+    row = (await session.execute(text(f"""
+        SELECT {COLUMNS}, j.path::text AS path
+        FROM checkin_keys k
+        JOIN checkins c ON c.id = k.id AND c.recorded_at = k.recorded_at
+        JOIN jurisdictions j ON j.code = c.jurisdiction_code
+        WHERE k.id = :id
+    """), {"id": checkin_id})).mappings().first()
+    if row is None or not (row["officer_id"] == caller.user_id
+                           or (caller.role is not Role.officer and caller.sees_path(row["path"]))):
+        raise NotFound(f"no check-in {checkin_id}")
+    return answer(row)
 
 
 PARTITIONS_BEHIND_MONTHS = 1

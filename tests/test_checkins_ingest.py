@@ -235,3 +235,18 @@ async def test_replay_of_a_stored_checkin_is_answered_even_once_too_old_to_accep
         app.dependency_overrides.pop(checkins_api.server_now, None)
     assert again == first
     assert fresh.status_code == 422 and fresh.json()["errors"][0]["field"] == "recorded_at"
+
+
+async def test_a_checkin_reads_back_as_it_was_answered_and_only_where_it_may(app, client):
+    w = await make_world(app, client)
+    c = await check_in(client, w.officer, checkin_body(w, datetime.now(UTC), north_m=10))
+    url = f"/v1/checkins/{c['id']}"
+    mine = await client.get(url, headers=w.officer.headers)
+    assert mine.status_code == 200 and mine.json() == c
+    assert (await client.get(url, headers=w.commander.headers)).json() == c
+    assert (await client.get(url, headers=w.officer2.headers)).status_code == 404  # a colleague's own record
+    other = await make_tree(app)
+    stranger = await make_person(app, client, role="commander", jurisdiction_code=other.code)
+    assert (await client.get(url, headers=stranger.headers)).status_code == 404
+    assert (await client.get(f"/v1/checkins/{uuid.uuid4()}", headers=w.commander.headers)).status_code == 404
+    assert (await client.get("/v1/checkins/not-a-uuid", headers=w.commander.headers)).status_code == 422
