@@ -250,6 +250,13 @@ class Alert(BaseModel):
     at: datetime
     details: dict[str, Any]
     created_at: datetime
+    acknowledged_at: datetime | None = Field(description="When a commander acknowledged it; null while open.")
+    acknowledged_by: uuid.UUID | None
+    acknowledgement_note: str | None
+
+
+class AcknowledgeIn(Strict):
+    note: str | None = Field(default=None, max_length=500, examples=["已电话联系，民警已返岗"])
 
 
 # --- posts -----------------------------------------------------------------------------------------------
@@ -462,11 +469,20 @@ async def duty_alerts(
     jurisdiction_code: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_]{2,32}$")] = None,
     at_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
     at_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    acknowledged: Annotated[bool | None, Query(description="false: only open alerts; true: only acknowledged")] = None,
 ) -> dict:
     items, nxt = await alerts.list_page(session, caller=caller, limit=paging.limit, cursor=paging.cursor, kind=kind,
                                         school_id=school_id, jurisdiction_code=jurisdiction_code, at_from=at_from,
-                                        at_to=at_to)
+                                        at_to=at_to, acknowledged=acknowledged)
     return {"items": items, "next_cursor": nxt}
+
+
+@router.post("/duty/alerts/{alert_id}/acknowledge", response_model=Alert, tags=["duty"],
+             summary="Acknowledge a duty alert (commander); the first acknowledgement stands")
+async def acknowledge_alert(alert_id: uuid.UUID, caller: Commander, session: Session, now: Now,
+                            body: AcknowledgeIn | None = None) -> dict:
+    return await alerts.acknowledge(session, caller=caller, alert_id=alert_id, note=body.note if body else None,
+                                    now=now)
 
 
 # --- background work: partitions ahead, the uncovered-post sweep ------------------------------------------

@@ -21,15 +21,16 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import events, jurisdictions
-from domain.callers import Caller
+from domain import audit, events, jurisdictions
+from domain.callers import Caller, Role
 from domain.duty import EARLY_ALLOWANCE_S, CheckIn, off_post_times
+from domain.errors import NotFound
 from domain.paging import decode_cursor, page_of
 from domain.settings import get_settings
 
 KINDS = ("uncovered_post", "off_post")
 ALERT_COLUMNS = """a.id, a.kind, a.jurisdiction_code, a.school_id, a.post_id, a.shift_id, a.officer_id, a.checkin_id,
-                   a.at, a.details, a.created_at"""
+                   a.at, a.details, a.created_at, a.acknowledged_at, a.acknowledged_by, a.acknowledgement_note"""
 
 RAISE = text(f"""
     INSERT INTO duty_alerts AS a (id, kind, dedupe_key, jurisdiction_code, school_id, post_id, shift_id, officer_id,
@@ -151,8 +152,8 @@ async def sweep_uncovered_posts(session: AsyncSession, now: datetime, *, grace_s
 async def list_page(session: AsyncSession, *, caller: Caller, limit: int, cursor: str | None,
                     kind: str | None = None, school_id: uuid.UUID | None = None,
                     jurisdiction_code: str | None = None, at_from: datetime | None = None,
-                    at_to: datetime | None = None) -> tuple[list[dict], str | None]:
-    """Alerts in the caller's jurisdictions, newest first."""
+                    at_to: datetime | None = None, acknowledged: bool | None = None) -> tuple[list[dict], str | None]:
+    """Alerts in the caller's jurisdictions, newest first; `acknowledged=False` gives those still open."""
     after = decode_cursor(cursor, arity=2)
     scope = caller.scope_path
     if jurisdiction_code:
@@ -165,10 +166,38 @@ async def list_page(session: AsyncSession, *, caller: Caller, limit: int, cursor
           AND (CAST(:school AS uuid) IS NULL OR a.school_id = :school)
           AND (CAST(:t0 AS timestamptz) IS NULL OR a.at >= :t0)
           AND (CAST(:t1 AS timestamptz) IS NULL OR a.at < :t1)
+          AND (CAST(:acked AS boolean) IS NULL OR (a.acknowledged_at IS NOT NULL) = :acked)
           AND (CAST(:a_at AS timestamptz) IS NULL
                OR (a.at, a.id) < (CAST(:a_at AS timestamptz), CAST(:a_id AS uuid)))
         ORDER BY a.at DESC, a.id DESC LIMIT :n
-    """), {"scope": scope, "kind": kind, "school": school_id, "t0": at_from, "t1": at_to,
+    """), {"scope": scope, "kind": kind, "school": school_id, "t0": at_from, "t1": at_to, "acked": acknowledged,
            "a_at": datetime.fromisoformat(after[0]) if after else None, "a_id": after[1] if after else None,
            "n": limit + 1})).mappings().all()
     return page_of([dict(r) for r in rows], limit=limit, key=lambda r: [r["at"].isoformat(), str(r["id"])])
+
+
+async def acknowledge(session: AsyncSession, *, caller: Caller, alert_id: uuid.UUID, note: str | None,
+                      now: datetime) -> dict:
+    """Mark an alert as seen and handled (commanders). The first acknowledgement stands: acknowledging again
+    answers the alert as it is, so a retry from a flaky network or a second dispatcher changes nothing."""
+    caller.require(Role.commander)
+    row = (await session.execute(text(f"""
+        SELECT {ALERT_COLUMNS}, j.path::text AS path
+        FROM duty_alerts a JOIN jurisdictions j ON j.code = a.jurisdiction_code
+        WHERE a.id = :id FOR UPDATE OF a
+    """), {"id": alert_id})).mappings().first()
+    if row is None or not caller.sees_path(row["path"]):
+        raise NotFound(f"no duty alert {alert_id}")
+    if row["acknowledged_at"] is not None:
+        return {k: v for k, v in row.items() if k != "path"}
+    updated = dict((await session.execute(text(f"""
+        UPDATE duty_alerts AS a SET acknowledged_at = :now, acknowledged_by = :by, acknowledgement_note = :note
+        WHERE a.id = :id
+        RETURNING {ALERT_COLUMNS}
+    """), {"id": alert_id, "now": now, "by": caller.user_id, "note": note})).mappings().one())
+    await audit.record(session, caller=caller, entity="duty_alert", entity_id=alert_id, action="acknowledge",
+                       jurisdiction_code=updated["jurisdiction_code"], changes={"note": note})
+    await events.publish(session, [events.Event(kind="duty.alert_acknowledged",
+                                                jurisdiction_code=updated["jurisdiction_code"],
+                                                payload=_jsonable(updated))])
+    return updated

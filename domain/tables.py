@@ -365,8 +365,12 @@ duty_alerts = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     _now(),
+    Column("acknowledged_at", DateTime(timezone=True), nullable=True),
+    Column("acknowledged_by", UUID(as_uuid=True), ForeignKey("users.id"), nullable=True),
+    Column("acknowledgement_note", String(500), nullable=True),
     CheckConstraint("kind IN ('uncovered_post','off_post')", name="kind_known"),
     Index("ix_duty_alerts_jurisdiction_code_at", "jurisdiction_code", "at"),
+    Index("ix_duty_alerts_open_at", "at", postgresql_where=text("acknowledged_at IS NULL")),
 )
 
 # --- incidents and scoring (issue 6) --------------------------------------------------------------

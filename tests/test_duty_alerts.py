@@ -93,3 +93,33 @@ async def test_sweep_raises_an_uncovered_post_once_and_spares_covered_posts(app,
     stranger = await make_person(app, client, role="commander", jurisdiction_code=other.code)
     assert (await client.get("/v1/duty/alerts", headers=stranger.headers,
                              params={"school_id": w.school["id"]})).json()["items"] == []
+
+
+async def test_a_commander_acknowledges_an_alert_once_and_it_leaves_the_open_list(app, client, engine):
+    w = await make_world(app, client)
+    start = hour_ago(2)
+    await make_shift(client, w, start, start + 90 * MIN)
+    items = [checkin_body(w, start + 1 * MIN, kind="arrive"), checkin_body(w, start + 10 * MIN, north_m=300)]
+    await batch(client, w.officer, items)
+    url = "/v1/duty/alerts"
+    (alert,) = (await client.get(url, headers=w.commander.headers, params={"school_id": w.school["id"]})).json()["items"]
+    assert alert["acknowledged_at"] is None
+    ack = f"{url}/{alert['id']}/acknowledge"
+    assert (await client.post(ack, headers=w.officer.headers, json={})).status_code == 403
+    stranger = await make_person(app, client, role="commander", jurisdiction_code=(await make_tree(app)).code)
+    assert (await client.post(ack, headers=stranger.headers, json={})).status_code == 404
+    r = await client.post(ack, headers=w.commander.headers, json={"note": "已电话联系，民警已返岗"})
+    assert r.status_code == 200, r.text
+    done = r.json()
+    assert done["acknowledged_by"] == w.commander.id and done["acknowledgement_note"] == "已电话联系，民警已返岗"
+    again = await client.post(ack, headers=w.commander.headers)  # a retry, no body: the first one stands
+    assert again.status_code == 200 and again.json() == done
+    params = {"school_id": w.school["id"]}
+    assert (await client.get(url, headers=w.commander.headers, params={**params, "acknowledged": "false"})
+            ).json()["items"] == []
+    assert [a["id"] for a in (await client.get(url, headers=w.commander.headers,
+                                               params={**params, "acknowledged": "true"})).json()["items"]] \
+        == [alert["id"]]
+    assert await _events(engine, "duty.alert_acknowledged", "id", alert["id"]) == 1
+    r = await client.post(ack, headers=w.commander.headers, json={"note": "x" * 501})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"].endswith("note")
