@@ -556,6 +556,39 @@ class Goal:
                 "met": judged is not None and judged <= self.max_overhead_pct}
 
 
+def limit_goal(label: str, *, subject: str, value: float | None, limit: float, unit: str) -> dict:
+    """A goal on an absolute figure (a latency, a duration) rather than an overhead: met when value ≤ limit.
+
+    Goes into `Comparison.goals` next to `Goal.judge(...)` dicts; `markdown_table` prints both kinds."""
+    return {"kind": "limit", "label": label, "variant": subject, "value": value, "limit": limit, "unit": unit,
+            "met": value is not None and value <= limit}
+
+
+@dataclass
+class Threshold:
+    """An absolute goal on one row: `metric` (a `Row` attribute such as "rps", "p50_ms", "p99_ms", "ratio"),
+    times `scale` (e.g. 500 items per request), at most `limit` — or at least, with `at_least`."""
+
+    variant: str
+    metric: str
+    limit: float
+    label: str
+    at_least: bool = False
+    scale: float = 1.0
+    unit: str = ""
+
+    def judge(self, rows: dict[str, Row]) -> dict:
+        row = rows.get(self.variant)
+        raw = getattr(row, self.metric, None) if row else None
+        value = None if raw is None else raw * self.scale
+        met = value is not None and (value >= self.limit if self.at_least else value <= self.limit)
+        shown = "–" if value is None else f"{value:,.{2 if abs(value) < 10 else 0}f}{self.unit}"
+        return {"label": self.label, "variant": self.variant, "metric": self.metric, "scale": self.scale,
+                "value": value, "limit": self.limit, "at_least": self.at_least, "met": met,
+                "summary": f"`{self.variant}` {self.metric}{f' × {self.scale:g}' if self.scale != 1 else ''} = "
+                           f"{shown} ({'≥' if self.at_least else '≤'} {self.limit:,g}{self.unit})"}
+
+
 @dataclass
 class Comparison:
     scenario: str
@@ -652,6 +685,13 @@ def markdown_table(comparison: Comparison) -> str:
                      f"max {max(background):.1f} of {os.cpu_count()} CPUs busy.")
     for goal in comparison.goals:
         verdict = "met" if goal["met"] else "NOT met"
+        if "summary" in goal:  # a Threshold
+            lines.append(f"\nGoal — {goal['label']}: {goal['summary']}: **{verdict}**")
+            continue
+        if goal.get("kind") == "limit":
+            lines.append(f"\nGoal — {goal['label']}: `{goal['variant']}` {_fmt(goal['value'], ',.1f')} "
+                         f"{goal['unit']} (limit {goal['limit']:g} {goal['unit']}): **{verdict}**")
+            continue
         lines.append(f"\nGoal — {goal['label']}: `{goal['variant']}` over `{goal['baseline']}` costs "
                      f"{_fmt(goal['cpu_overhead_pct'], '+,.1f', ' %')} CPU per request, "
                      f"{_fmt(goal['overhead_pct'], '+,.1f', ' %')} by throughput "

@@ -46,13 +46,19 @@ SHIFTS_OF_DAY = """
     LIMIT :n
 """
 
+# One row per (shift, officer, post) with that group's check-ins as arrays in time order: a county-day has tens of
+# thousands of check-ins, and reading them as arrays costs far less than one row (and one mapping) each.
 CHECKINS_OF_SHIFTS = text("""
-    SELECT c.shift_id, c.officer_id, c.post_id, c.recorded_at, c.kind, c.in_post_geofence
+    SELECT c.shift_id, c.officer_id, c.post_id,
+           array_agg(c.recorded_at ORDER BY c.recorded_at, c.id) AS ats,
+           array_agg(c.kind ORDER BY c.recorded_at, c.id) AS kinds,
+           array_agg(c.in_post_geofence ORDER BY c.recorded_at, c.id) AS fences
     FROM checkins c
     WHERE c.recorded_at >= :lo AND c.recorded_at < :hi
       AND (c.shift_id = ANY(CAST(:shifts AS uuid[]))
            OR (c.shift_id IS NULL AND c.officer_id = ANY(CAST(:officers AS uuid[]))
                AND c.post_id = ANY(CAST(:posts AS uuid[]))))
+    GROUP BY c.shift_id, c.officer_id, c.post_id
 """)
 
 
@@ -80,15 +86,15 @@ async def _judge(session: AsyncSession, *, shifts: list[dict], now: datetime, se
         "hi": max(s["ends_at"] for s in shifts),
         "shifts": [s["shift_id"] for s in shifts], "officers": list({s["officer_id"] for s in shifts}),
         "posts": list({s["post_id"] for s in shifts}),
-    })).mappings().all()
+    })).all()
     by_shift: dict[Any, list[CheckIn]] = defaultdict(list)
     loose: dict[tuple, list[CheckIn]] = defaultdict(list)
-    for c in found:
-        ci = CheckIn(at=c["recorded_at"], kind=c["kind"], in_geofence=c["in_post_geofence"])
-        if c["shift_id"] is not None:
-            by_shift[c["shift_id"]].append(ci)
+    for shift_id, officer_id, post_id, ats, kinds, fences in found:
+        cis = [CheckIn(at=at, kind=kind, in_geofence=fence) for at, kind, fence in zip(ats, kinds, fences, strict=True)]
+        if shift_id is not None:
+            by_shift[shift_id].extend(cis)
         else:
-            loose[(c["officer_id"], c["post_id"])].append(ci)
+            loose[(officer_id, post_id)].extend(cis)
     out = []
     for s in shifts:
         cks = by_shift[s["shift_id"]] + loose[(s["officer_id"], s["post_id"])]

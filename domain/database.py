@@ -43,7 +43,8 @@ def make_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_s,
-        pool_pre_ping=True,
+        pool_pre_ping=settings.db_pool_pre_ping,
+        pool_recycle=settings.db_pool_recycle_s,
         connect_args={
             "timeout": settings.db_connect_timeout_s,
             "server_settings": {

@@ -35,7 +35,8 @@ GROUPS = {
 }
 LABELS = {
     "jurisdiction": "(SELECT name FROM jurisdictions WHERE code = g.group_key)",
-    "school": "(SELECT name FROM schools WHERE CAST(id AS text) = g.group_key)",
+    # The key back to a uuid (not the id to text), so each label is a primary-key lookup, not a scan of schools.
+    "school": "(SELECT name FROM schools WHERE id = CAST(g.group_key AS uuid))",
     "category": "NULL",
     "hour": "NULL",
 }

@@ -41,29 +41,38 @@ def in_zone_schools_sql(point: str) -> str:
     return IN_ZONE_SCHOOLS_SQL.format(point=point, reach=ZONE_REACH_M)
 
 
+# The point, repeated where it is used rather than taken from a CTE: a KNN `ORDER BY boundary <-> point`
+# walks the GiST index only when the point is a constant or a parameter, not another relation's column.
+_POINT = "CAST(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS geography)"
+# The scope as a per-candidate check (a SubPlan on the jurisdiction's primary key) instead of a join: a join
+# lets a generic plan start from the caller's jurisdictions and read all their schools.
+_IN_SCOPE = "(SELECT j.path FROM jurisdictions j WHERE j.code = s.jurisdiction_code) <@ CAST(:scope AS ltree)"
+
+# One round trip. `inside`: the constant reach is the index condition; `boundary && _ST_Expand(point, radius)`
+# (the box test PostGIS itself uses as ST_DWithin's index condition, so it never drops a school within the
+# radius) discards most of the candidates before the geodesic tests. `nearest_outside`: the GiST index walked
+# in `<->` order, stopping after `:nearest` schools outside their zone within `:search_m`.
 LOOKUP = text(f"""
-    WITH p AS (SELECT CAST(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS geography) AS g),
-    visible AS (SELECT code FROM jurisdictions WHERE path <@ CAST(:scope AS ltree)),
-    inside AS (
-        SELECT s.id FROM schools s, p
-        WHERE s.deleted_at IS NULL AND ST_DWithin(s.boundary, p.g, {ZONE_REACH_M})
-          AND ST_DWithin(s.boundary, p.g, s.zone_radius_m)
-          AND s.jurisdiction_code IN (SELECT code FROM visible)
+    WITH inside AS (
+        SELECT s.id FROM schools s
+        WHERE s.deleted_at IS NULL AND ST_DWithin(s.boundary, {_POINT}, {ZONE_REACH_M})
+          AND s.boundary && _ST_Expand({_POINT}, s.zone_radius_m)
+          AND ST_DWithin(s.boundary, {_POINT}, s.zone_radius_m)
+          AND {_IN_SCOPE}
     ),
     nearest_outside AS (
-        SELECT s.id FROM schools s, p
-        WHERE s.deleted_at IS NULL AND ST_DWithin(s.boundary, p.g, :search_m)
-          AND NOT ST_DWithin(s.boundary, p.g, s.zone_radius_m)
-          AND s.jurisdiction_code IN (SELECT code FROM visible)
-        ORDER BY s.boundary <-> p.g
+        SELECT s.id FROM schools s
+        WHERE s.deleted_at IS NULL AND ST_DWithin(s.boundary, {_POINT}, :search_m)
+          AND NOT ST_DWithin(s.boundary, {_POINT}, s.zone_radius_m)
+          AND {_IN_SCOPE}
+        ORDER BY s.boundary <-> {_POINT}
         LIMIT :nearest
     )
     SELECT s.id AS school_id, s.name, s.kind, s.jurisdiction_code, s.zone_radius_m,
-           ST_Distance(s.boundary, p.g) AS distance_m,
-           ST_DWithin(s.boundary, p.g, s.zone_radius_m) AS inside
+           ST_Distance(s.boundary, {_POINT}) AS distance_m,
+           ST_DWithin(s.boundary, {_POINT}, s.zone_radius_m) AS inside
     FROM (SELECT id FROM inside UNION ALL SELECT id FROM nearest_outside) c
     JOIN schools s ON s.id = c.id
-    CROSS JOIN p
     ORDER BY distance_m, s.id
 """)
 
