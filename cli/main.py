@@ -121,6 +121,7 @@ def serve(
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
+    _require_free_port(host, port)
     console.print(f"huxiao on http://{host}:{port}  —  docs: http://{host}:{port}/docs")
     from cli.demo import DEMO_LOGINS
 
@@ -128,6 +129,20 @@ def serve(
         console.print(f"  demo login: {username} / {password} ({role})")
     uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_config=None,
                 access_log=False, proxy_headers=False)
+
+
+def _require_free_port(host: str, port: int) -> None:
+    """Say plainly, before uvicorn starts, that something else already listens there."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            console.print(f"[red]cannot listen on {host}:{port}: {exc.strerror}.[/red] Another server (perhaps an "
+                          f"earlier `make run`) is using it; stop it or choose another port: PORT=8001 make run")
+            raise typer.Exit(1) from exc
 
 
 @app.command("export-openapi")

@@ -70,3 +70,15 @@ async def test_demo_data_loads_once(app):
     async with session_scope(app.state.sessionmaker) as session:
         again = await seed_all(session)
     assert set(again.values()) == {0}, again
+
+
+def test_serve_says_plainly_when_the_port_is_taken(database_url):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = run(database_url, "serve", "--no-prepare", "--port", str(port))
+    assert r.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in r.stdout and "PORT=" in r.stdout
