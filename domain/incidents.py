@@ -170,9 +170,15 @@ async def current_score(session: AsyncSession, *, caller: Caller, incident_id: u
 
 # --- reporting -----------------------------------------------------------------------------------------
 
+# `p` is a CTE read in several places, so its column is a join input, not a constant: a plain join with
+# `schools` cannot walk the GiST index in `<->` order and would test every school within 20 km and sort them.
+# In a LATERAL subquery `p.g` is a parameter of the inner scan, so `nearest` walks the index nearest-first and
+# stops at the first school (nearest by `<->`, as it always was, so the same school). `zone` needs every
+# school whose zone holds the point, in no particular order (its readers sort by distance_m, id): a plain
+# index scan on the constant reach, the box prefilter, then the geodesic tests.
 INSERT = text(f"""
     WITH p AS (SELECT CAST(ST_GeomFromWKB(:location, 4326) AS geography) AS g),
-    zone AS (SELECT z.id, z.distance_m FROM p CROSS JOIN LATERAL ({in_zone_schools_sql("p.g")}) z),
+    zone AS (SELECT z.id, z.distance_m FROM p CROSS JOIN LATERAL ({in_zone_schools_sql("p.g", nearest_first=False)}) z),
     zone_home AS (
         SELECT s.jurisdiction_code FROM zone z
         JOIN schools s ON s.id = z.id
@@ -182,11 +188,13 @@ INSERT = text(f"""
         LIMIT 1
     ),
     nearest AS (
-        SELECT s.id, ST_Distance(s.boundary, p.g) AS distance_m
-        FROM schools s, p
-        WHERE s.deleted_at IS NULL AND ST_DWithin(s.boundary, p.g, :search_m)
-        ORDER BY s.boundary <-> p.g
-        LIMIT 1
+        SELECT n.id, n.distance_m FROM p CROSS JOIN LATERAL (
+            SELECT s.id, ST_Distance(s.boundary, p.g) AS distance_m
+            FROM schools s
+            WHERE s.deleted_at IS NULL AND ST_DWithin(s.boundary, p.g, :search_m)
+            ORDER BY s.boundary <-> p.g
+            LIMIT 1
+        ) n
     )
     INSERT INTO incidents AS i (id, jurisdiction_code, category, severity, source, description, location, crs,
                                 alarm_at, in_zone, zone_school_ids, nearest_school_id, nearest_school_distance_m,

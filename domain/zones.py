@@ -25,20 +25,29 @@ NEAREST_OUTSIDE_DEFAULT = 3
 NEAREST_SEARCH_M = 20_000.0
 
 # The zone decision that check-ins and incidents embed in their own INSERT statements: the school whose
-# zone holds the point, the nearest boundary first. `:point` is a geography expression in the host query.
+# zone holds the point, nearest boundary first (unless `nearest_first=False`). `{point}` is a geography
+# expression of the host query; used inside a LATERAL subquery, an outer column is a parameter of this scan, so
+# the GiST index is walked in `<->` order (and a host's `LIMIT 1` stops at the first school that passes). The constant reach is the index
+# condition; `boundary && _ST_Expand(point, zone_radius_m)` — the box test PostGIS itself uses as ST_DWithin's
+# index condition, so it never drops a school within its radius — discards most candidates before the
+# geodesic tests (a point outside every zone otherwise tests each school within the 2 km reach geodesically).
 IN_ZONE_SCHOOLS_SQL = """
     SELECT s.id, s.name, ST_Distance(s.boundary, {point}) AS distance_m
     FROM schools s
     WHERE s.deleted_at IS NULL
       AND ST_DWithin(s.boundary, {point}, {reach})
+      AND s.boundary && _ST_Expand({point}, s.zone_radius_m)
       AND ST_DWithin(s.boundary, {point}, s.zone_radius_m)
-    ORDER BY s.boundary <-> {point}
 """
+_NEAREST_FIRST = "    ORDER BY s.boundary <-> {point}\n"
 
 
-def in_zone_schools_sql(point: str) -> str:
-    """`IN_ZONE_SCHOOLS_SQL` for a point expression (e.g. `p.g` or a CTE column)."""
-    return IN_ZONE_SCHOOLS_SQL.format(point=point, reach=ZONE_REACH_M)
+def in_zone_schools_sql(point: str, *, nearest_first: bool = True) -> str:
+    """`IN_ZONE_SCHOOLS_SQL` for a point expression (e.g. `p.g` or a CTE column). `nearest_first=False` leaves
+    out the `<->` order for hosts that order the rows themselves: a KNN walk computes the distance of every
+    candidate in the reach, which costs more than the filters when all the rows are wanted (no `LIMIT`)."""
+    sql = IN_ZONE_SCHOOLS_SQL + (_NEAREST_FIRST if nearest_first else "")
+    return sql.format(point=point, reach=ZONE_REACH_M)
 
 
 # The point, repeated where it is used rather than taken from a CTE: a KNN `ORDER BY boundary <-> point`
