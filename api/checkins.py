@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.responses import Response
 
 from api.auth import CurrentCaller, Officer
-from api.deps import AppSettings, Paging, Session
+from api.deps import AppSettings, Now, Paging, Session
 from api.problems import DOMAIN_STATUS, PROBLEM_TYPE_BASE
 from api.schemas import PROBLEM_RESPONSES, CRSName, Page, PointGeometry, PointIn, Problem
 from domain import checkins
@@ -22,13 +22,6 @@ from domain.locations import read_bbox, read_point
 router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
 
 DEVICE_MAX_CHARS = 2000
-
-
-def server_now() -> datetime:
-    return datetime.now(UTC)
-
-
-Now = Annotated[datetime, Depends(server_now)]
 
 
 class Visible(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -46,3 +47,11 @@ class PageParams:
 
 
 Paging = Annotated[PageParams, Depends()]
+
+
+def server_now() -> datetime:
+    """The server clock, as a dependency so tests can move time (override it on the app)."""
+    return datetime.now(UTC)
+
+
+Now = Annotated[datetime, Depends(server_now)]

@@ -9,12 +9,12 @@ import uuid
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Query
+from fastapi import APIRouter, FastAPI, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from api.auth import Commander, CurrentCaller
-from api.deps import AppSettings, Paging, Session
+from api.deps import AppSettings, Now, Paging, Session
 from api.schemas import PROBLEM_RESPONSES, CRSName, Page, PointGeometry, PointIn
 from api.schools import CurrentSchool
 from domain import alerts, checkins, compliance, posts, shifts
@@ -26,14 +26,6 @@ log = logging.getLogger("huxiao.duty")
 
 CodePath = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{2,32}$")]
 SWEEP_INTERVAL_S = 60
-
-
-def server_now() -> datetime:
-    """The server clock (a dependency so tests can move time)."""
-    return datetime.now(UTC)
-
-
-Now = Annotated[datetime, Depends(server_now)]
 
 
 class Strict(BaseModel):

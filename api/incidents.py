@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from api.auth import Admin, Commander, CurrentCaller, Officer
-from api.deps import AppSettings, Paging, Session
+from api.deps import AppSettings, Now, Paging, Session
 from api.schemas import PROBLEM_RESPONSES, CRSName, Page, PointGeometry, PointIn
 from domain import arrivals, incidents, policies, responders
 from domain.errors import InvalidInput
@@ -24,14 +24,6 @@ Source = Literal[incidents.SOURCES]  # type: ignore[valid-type]
 Status = Literal[incidents.STATUSES]  # type: ignore[valid-type]
 CodeField = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{2,32}$")]
 PolicyKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]{1,40}@v[1-9][0-9]{0,5}$", examples=["1-3-5@v1"])]
-
-
-def server_now() -> datetime:
-    """The server clock (a dependency so tests can move time)."""
-    return datetime.now(UTC)
-
-
-Now = Annotated[datetime, Depends(server_now)]
 
 
 # --- schemas ---------------------------------------------------------------------------------------------

@@ -222,17 +222,17 @@ async def test_list_checkins_filters_pages_and_scopes(app, client):
 
 
 async def test_replay_of_a_stored_checkin_is_answered_even_once_too_old_to_accept(app, client):
-    from api import checkins as checkins_api
+    from api.deps import server_now
 
     w = await make_world(app, client)
     body = checkin_body(w, hour_ago(0.01))
     first = await check_in(client, w.officer, body)
-    app.dependency_overrides[checkins_api.server_now] = lambda: datetime.now(UTC) + timedelta(days=8)
+    app.dependency_overrides[server_now] = lambda: datetime.now(UTC) + timedelta(days=8)
     try:
         again = await check_in(client, w.officer, body, expect=200)
         fresh = await client.post("/v1/checkins", headers=w.officer.headers, json=checkin_body(w, hour_ago(0.01)))
     finally:
-        app.dependency_overrides.pop(checkins_api.server_now, None)
+        app.dependency_overrides.pop(server_now, None)
     assert again == first
     assert fresh.status_code == 422 and fresh.json()["errors"][0]["field"] == "recorded_at"
 

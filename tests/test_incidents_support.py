@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from api.incidents import server_now
+from api.deps import server_now
 from domain.database import session_scope
 from tests.factories import County, Person, make_person, make_school, make_tree, offset, rectangle
 
