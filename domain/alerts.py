@@ -155,9 +155,7 @@ async def list_page(session: AsyncSession, *, caller: Caller, limit: int, cursor
                     at_to: datetime | None = None, acknowledged: bool | None = None) -> tuple[list[dict], str | None]:
     """Alerts in the caller's jurisdictions, newest first; `acknowledged=False` gives those still open."""
     after = decode_cursor(cursor, arity=2)
-    scope = caller.scope_path
-    if jurisdiction_code:
-        scope = (await jurisdictions.in_scope(session, caller=caller, code=jurisdiction_code))["path"]
+    scope = await jurisdictions.narrowed_scope(session, caller=caller, code=jurisdiction_code)
     rows = (await session.execute(text(f"""
         SELECT {ALERT_COLUMNS}
         FROM duty_alerts a JOIN jurisdictions j ON j.code = a.jurisdiction_code

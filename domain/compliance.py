@@ -64,9 +64,7 @@ CHECKINS_OF_SHIFTS = text("""
 
 async def _shifts(session: AsyncSession, *, caller: Caller, day: date, jurisdiction_code: str | None,
                   school_id: uuid.UUID | None, limit: int, after: list | None) -> list[dict]:
-    scope = caller.scope_path
-    if jurisdiction_code:
-        scope = (await jurisdictions.in_scope(session, caller=caller, code=jurisdiction_code))["path"]
+    scope = await jurisdictions.narrowed_scope(session, caller=caller, code=jurisdiction_code)
     lo = datetime.combine(day, time(0), tzinfo=UTC) - timedelta(days=1)
     rows = (await session.execute(text(SHIFTS_OF_DAY), {
         "scope": scope, "lo": lo, "hi": lo + timedelta(days=3), "day": day, "school": school_id,

@@ -346,9 +346,7 @@ async def list_page(session: AsyncSession, *, caller: Caller, f: IncidentFilter,
     those in that school's zone, `near` those within `radius_m` of the point, `bbox` those inside the box,
     `from`/`to` bound `alarm_at` (from inclusive, to exclusive)."""
     after = decode_cursor(cursor, arity=2)
-    scope = caller.scope_path
-    if f.jurisdiction_code:
-        scope = (await jurisdictions.in_scope(session, caller=caller, code=f.jurisdiction_code))["path"]
+    scope = await jurisdictions.narrowed_scope(session, caller=caller, code=f.jurisdiction_code)
     if f.category is not None and f.category not in CATEGORIES:
         raise InvalidInput(f"category must be one of {', '.join(CATEGORIES)}", field="category")
     if f.status is not None and f.status not in STATUS_RANK:

@@ -134,6 +134,14 @@ async def path_of(session: AsyncSession, *, code: str) -> str | None:
     return await session.scalar(text("SELECT path::text FROM jurisdictions WHERE code = :code"), {"code": code})
 
 
+async def narrowed_scope(session: AsyncSession, *, caller: Caller, code: str | None) -> str:
+    """The ltree path a listing filters on: the caller's scope, or one jurisdiction in it when `code` is given
+    (an input error naming `jurisdiction_code` when it is not in the caller's scope)."""
+    if not code:
+        return caller.scope_path
+    return (await in_scope(session, caller=caller, code=code))["path"]
+
+
 async def in_scope(session: AsyncSession, *, caller: Caller, code: str, field: str = "jurisdiction_code") -> dict:
     """The jurisdiction `code` if the caller may act there; otherwise an input error naming the field."""
     validate_code(code, field=field)

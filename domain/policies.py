@@ -191,9 +191,7 @@ async def recompute(session: AsyncSession, *, caller: Caller, policy_key: str, f
     if to <= from_:
         raise InvalidInput("to must be after from", field="to")
     policy = await load(session, policy_key)
-    scope = caller.scope_path
-    if jurisdiction_code:
-        scope = (await jurisdictions.in_scope(session, caller=caller, code=jurisdiction_code))["path"]
+    scope = await jurisdictions.narrowed_scope(session, caller=caller, code=jurisdiction_code)
     rows = (await session.execute(text("""
         SELECT i.id, i.alarm_at, i.severity,
                COALESCE((SELECT json_agg(json_build_object('tier', a.tier, 'arrived_at', a.arrived_at))

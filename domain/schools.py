@@ -207,9 +207,7 @@ async def list_page(
     """Schools in the caller's jurisdictions, by id; `near` keeps those whose boundary lies within
     `radius_m` of the point, `bbox` those whose boundary meets the box."""
     after = decode_cursor(cursor, arity=1)
-    scope = caller.scope_path
-    if jurisdiction_code:
-        scope = (await jurisdictions.in_scope(session, caller=caller, code=jurisdiction_code))["path"]
+    scope = await jurisdictions.narrowed_scope(session, caller=caller, code=jurisdiction_code)
     params: dict[str, Any] = {"scope": scope, "kind": kind, "q": q, "after": after[0] if after else None,
                               "limit_plus_one": limit + 1}
     where = []

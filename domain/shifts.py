@@ -512,9 +512,7 @@ async def list_page(session: AsyncSession, *, caller: Caller, limit: int, cursor
                     starts_from: datetime | None = None, starts_to: datetime | None = None) -> tuple[list[dict], str | None]:
     """Shifts by (starts_at, id); officers see only their own, others those in their jurisdictions."""
     after = decode_cursor(cursor, arity=2)
-    scope = caller.scope_path
-    if jurisdiction_code:
-        scope = (await jurisdictions.in_scope(session, caller=caller, code=jurisdiction_code))["path"]
+    scope = await jurisdictions.narrowed_scope(session, caller=caller, code=jurisdiction_code)
     if caller.role is Role.officer:
         officer_id = caller.user_id
     rows = (await session.execute(text(f"""

@@ -101,9 +101,7 @@ async def response_times(session: AsyncSession, *, caller: Caller, from_: dateti
     if to <= from_:
         raise InvalidInput("to must be after from", field="to")
     policy = await policies.load(session, policy_key or policies.DEFAULT_POLICY_KEY)
-    scope = caller.scope_path
-    if jurisdiction_code:
-        scope = (await jurisdictions.in_scope(session, caller=caller, code=jurisdiction_code))["path"]
+    scope = await jurisdictions.narrowed_scope(session, caller=caller, code=jurisdiction_code)
     rows = (await session.execute(text(response_times_sql(group_by)), {
         "policy_key": policy.key, "policy_name": policy.name, "policy_version": policy.version, "scope": scope,
         "from_": from_, "to": to, "now": now,

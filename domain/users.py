@@ -155,9 +155,7 @@ async def list_page(
 ) -> tuple[list[dict], str | None]:
     """Users in the caller's jurisdictions, by username."""
     after = decode_cursor(cursor, arity=1)
-    scope = caller.scope_path
-    if jurisdiction_code:
-        scope = (await jurisdictions.in_scope(session, caller=caller, code=jurisdiction_code))["path"]
+    scope = await jurisdictions.narrowed_scope(session, caller=caller, code=jurisdiction_code)
     rows = (await session.execute(text(f"""
         SELECT {COLUMNS} FROM users u JOIN jurisdictions j ON j.code = u.jurisdiction_code
         WHERE j.path <@ CAST(:scope AS ltree)
