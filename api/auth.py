@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 
-from api.deps import Session
+from api.deps import Tx
 from domain import credentials
 from domain.callers import Caller, Role
 from domain.errors import Unauthorized
@@ -19,7 +19,7 @@ api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="D
 
 async def current_caller(
     request: Request,
-    session: Session,
+    db: Tx,
     token: Annotated[str | None, Depends(oauth2)],
     api_key: Annotated[str | None, Depends(api_key_header)],
 ) -> Caller:
@@ -27,9 +27,9 @@ async def current_caller(
     settings = request.app.state.settings
     request_id = getattr(request.state, "request_id", None)
     if token:
-        return await credentials.caller_from_token(session, settings, token, request_id=request_id)
+        return await credentials.caller_from_token(db, settings, token, request_id=request_id)
     if api_key:
-        return await credentials.caller_from_api_key(session, settings, api_key, request_id=request_id)
+        return await credentials.caller_from_api_key(db, settings, api_key, request_id=request_id)
     raise Unauthorized("send `Authorization: Bearer <token>` or `X-API-Key: <key>`")
 
 

@@ -12,7 +12,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from starlette.responses import Response
 
 from api.auth import CurrentCaller, Officer
-from api.deps import AppSettings, Now, Paging, Session
+from api.deps import AppSettings, Now, Paging, Reads, Tx
 from api.problems import DOMAIN_STATUS, PROBLEM_TYPE_BASE
 from api.schemas import PROBLEM_RESPONSES, CRSName, Page, PointGeometry, PointIn, Problem
 from domain import checkins
@@ -142,9 +142,9 @@ def to_input(body: CheckinIn, *, settings, now: datetime) -> checkins.CheckinInp
 @router.post("/checkins", response_model=Checkin, status_code=201, tags=["checkins"],
              summary="Check in (officer): judged on arrival; a replay of the same id and body answers 200",
              responses={200: {"model": Checkin, "description": "A replay: the original answer"}})
-async def create_checkin(body: CheckinIn, caller: Officer, session: Session, settings: AppSettings, now: Now,
+async def create_checkin(body: CheckinIn, caller: Officer, db: Tx, settings: AppSettings, now: Now,
                          response: Response) -> dict:
-    outcome = (await checkins.ingest(session, caller=caller, items=[to_input(body, settings=settings, now=now)],
+    outcome = (await checkins.ingest(db, caller=caller, items=[to_input(body, settings=settings, now=now)],
                                      settings=settings, online=True))[0]
     if outcome.error is not None:
         raise outcome.error
@@ -155,7 +155,7 @@ async def create_checkin(body: CheckinIn, caller: Officer, session: Session, set
 
 @router.post("/checkins/batch", response_model=BatchAnswer, tags=["checkins"],
              summary="Up to 500 check-ins (e.g. replayed after being offline); one result per item, in order")
-async def create_checkins_batch(body: CheckinBatchIn, caller: Officer, session: Session, settings: AppSettings,
+async def create_checkins_batch(body: CheckinBatchIn, caller: Officer, db: Tx, settings: AppSettings,
                                 now: Now) -> Response:
     inputs: list[checkins.CheckinInput | DomainError] = []
     for raw in body.items:
@@ -171,7 +171,7 @@ async def create_checkins_batch(body: CheckinBatchIn, caller: Officer, session: 
         if isinstance(item, DomainError):
             item.item_id = raw_id if isinstance(raw_id, str | int) else None
         inputs.append(item)
-    outcomes = await checkins.ingest(session, caller=caller, items=inputs, settings=settings, online=False)
+    outcomes = await checkins.ingest(db, caller=caller, items=inputs, settings=settings, online=False)
     results = []
     for o in outcomes:
         result: dict[str, Any] = {"id": o.id, "status": o.status}
@@ -188,14 +188,14 @@ async def create_checkins_batch(body: CheckinBatchIn, caller: Officer, session: 
 
 @router.get("/checkins/{checkin_id}", response_model=Checkin, tags=["checkins"],
             summary="One check-in as it was judged (officers: their own)")
-async def get_checkin(checkin_id: uuid.UUID, caller: CurrentCaller, session: Session) -> dict:
-    return await checkins.get(session, caller=caller, checkin_id=checkin_id)
+async def get_checkin(checkin_id: uuid.UUID, caller: CurrentCaller, db: Reads) -> dict:
+    return await checkins.get(db, caller=caller, checkin_id=checkin_id)
 
 
 @router.get("/checkins", response_model=Page[Checkin], tags=["checkins"],
             summary="Check-ins by device time (officers: their own; others: their jurisdictions)")
 async def list_checkins(
-    caller: CurrentCaller, session: Session, paging: Paging,
+    caller: CurrentCaller, db: Reads, paging: Paging,
     officer_id: uuid.UUID | None = None, school_id: uuid.UUID | None = None, post_id: uuid.UUID | None = None,
     shift_id: uuid.UUID | None = None,
     jurisdiction_code: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_]{2,32}$")] = None,
@@ -212,7 +212,7 @@ async def list_checkins(
         unknown = [f for f in wanted if f not in checkins.FLAGS]
         if unknown:
             raise InvalidInput(f"unknown flag {unknown[0]!r}; known: {', '.join(checkins.FLAGS)}", field="flags")
-    items, nxt = await checkins.list_page(session, caller=caller, limit=paging.limit, cursor=paging.cursor,
+    items, nxt = await checkins.list_page(db, caller=caller, limit=paging.limit, cursor=paging.cursor,
                                           officer_id=officer_id, school_id=school_id, post_id=post_id,
                                           shift_id=shift_id, jurisdiction_code=jurisdiction_code,
                                           recorded_from=recorded_from, recorded_to=recorded_to, bbox=box, flags=wanted)

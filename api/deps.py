@@ -1,4 +1,4 @@
-"""Annotated dependencies shared by every router: the settings, the request's session, paging."""
+"""Annotated dependencies shared by every router: the settings, the database, paging, the clock."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.database import Db, unit_of_work
 from domain.paging import DEFAULT_LIMIT, MAX_LIMIT
 from domain.settings import Settings
 
@@ -17,21 +17,22 @@ def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request; committed once when the handler returns, rolled back when it raises."""
-    async with request.app.state.sessionmaker() as session:
-        try:
-            yield session
-            if session.in_transaction():
-                await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+def get_reads(request: Request) -> Db:
+    """The pool: each statement of a read takes a connection for itself, with no transaction around it."""
+    return request.app.state.db
+
+
+async def get_unit_of_work(request: Request) -> AsyncIterator[Db]:
+    """One connection and one transaction for a write: committed when the handler returns, rolled back when it
+    raises."""
+    async with unit_of_work(request.app.state.pool, acquire_timeout_s=request.app.state.settings.db_pool_timeout_s) as db:
+        yield db
 
 
 AppSettings = Annotated[Settings, Depends(get_settings_dep)]
+Reads = Annotated[Db, Depends(get_reads)]
 # scope="function": commit before the response is sent, so a failed commit is the answer, not a lie.
-Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
+Tx = Annotated[Db, Depends(get_unit_of_work, scope="function")]
 
 
 class PageParams:

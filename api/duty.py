@@ -14,10 +14,11 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from api.auth import Commander, CurrentCaller
-from api.deps import AppSettings, Now, Paging, Session
+from api.deps import AppSettings, Now, Paging, Reads, Tx
 from api.schemas import PROBLEM_RESPONSES, CRSName, Page, PointGeometry, PointIn
 from api.schools import CurrentSchool
 from domain import alerts, checkins, compliance, posts, shifts
+from domain.database import unit_of_work
 from domain.errors import InvalidInput
 from domain.locations import read_point
 
@@ -255,36 +256,36 @@ class AcknowledgeIn(Strict):
 
 @router.post("/schools/{school_id}/posts", response_model=Post, status_code=201, tags=["duty"],
              summary="Add a duty post to a school (commander); it must lie within zone radius + 500 m")
-async def create_post(school: CurrentSchool, body: PostCreate, caller: Commander, session: Session) -> dict:
+async def create_post(school: CurrentSchool, body: PostCreate, caller: Commander, db: Tx) -> dict:
     location = read_point(body.location.model_dump(), crs=body.crs.value)
-    return await posts.create(session, caller=caller, school=school, name=body.name, kind=body.kind,
+    return await posts.create(db, caller=caller, school=school, name=body.name, kind=body.kind,
                               location=location, radius_m=body.radius_m)
 
 
 @router.get("/schools/{school_id}/posts", response_model=Page[Post], tags=["duty"], summary="A school's posts")
-async def list_posts(school: CurrentSchool, session: Session, paging: Paging) -> dict:
-    items, nxt = await posts.list_page(session, school_id=school["id"], limit=paging.limit, cursor=paging.cursor)
+async def list_posts(school: CurrentSchool, db: Reads, paging: Paging) -> dict:
+    items, nxt = await posts.list_page(db, school_id=school["id"], limit=paging.limit, cursor=paging.cursor)
     return {"items": items, "next_cursor": nxt}
 
 
 @router.get("/posts/{post_id}", response_model=Post, tags=["duty"])
-async def get_post(post_id: uuid.UUID, caller: CurrentCaller, session: Session) -> dict:
-    return await posts.get(session, caller=caller, post_id=post_id)
+async def get_post(post_id: uuid.UUID, caller: CurrentCaller, db: Reads) -> dict:
+    return await posts.get(db, caller=caller, post_id=post_id)
 
 
 @router.patch("/posts/{post_id}", response_model=Post, tags=["duty"],
               summary="Rename, move or resize a post (commander); judged check-ins keep their verdicts")
-async def patch_post(post_id: uuid.UUID, body: PostPatch, caller: Commander, session: Session) -> dict:
+async def patch_post(post_id: uuid.UUID, body: PostPatch, caller: Commander, db: Tx) -> dict:
     _no_nulls(body, ("name", "kind", "location", "radius_m"))
     location = read_point(body.location.model_dump(), crs=body.crs.value) if body.location else None
-    return await posts.update(session, caller=caller, post_id=post_id, name=body.name, kind=body.kind,
+    return await posts.update(db, caller=caller, post_id=post_id, name=body.name, kind=body.kind,
                               location=location, radius_m=body.radius_m)
 
 
 @router.delete("/posts/{post_id}", status_code=204, tags=["duty"],
                summary="Retire a post (commander); refused while shifts at it have not ended")
-async def delete_post(post_id: uuid.UUID, caller: Commander, session: Session, now: Now) -> Response:
-    await posts.delete(session, caller=caller, post_id=post_id, now=now)
+async def delete_post(post_id: uuid.UUID, caller: Commander, db: Tx, now: Now) -> Response:
+    await posts.delete(db, caller=caller, post_id=post_id, now=now)
     return Response(status_code=204)
 
 
@@ -303,49 +304,49 @@ def _windows(body: WindowsIn) -> list[shifts.DutyWindow]:
 
 @router.get("/jurisdictions/{code}/duty-windows", response_model=WindowsOut, tags=["duty"],
             summary="The duty windows in force in a jurisdiction (own, inherited or default)")
-async def get_jurisdiction_windows(code: str, caller: CurrentCaller, session: Session) -> dict:
-    return await shifts.jurisdiction_windows(session, caller=caller, code=code)
+async def get_jurisdiction_windows(code: str, caller: CurrentCaller, db: Reads) -> dict:
+    return await shifts.jurisdiction_windows(db, caller=caller, code=code)
 
 
 @router.put("/jurisdictions/{code}/duty-windows", response_model=WindowsOut, tags=["duty"],
             summary="Replace a jurisdiction's duty windows (commander); [] inherits again")
-async def put_jurisdiction_windows(code: str, body: WindowsIn, caller: Commander, session: Session) -> dict:
-    return await shifts.set_jurisdiction_windows(session, caller=caller, code=code, windows=_windows(body))
+async def put_jurisdiction_windows(code: str, body: WindowsIn, caller: Commander, db: Tx) -> dict:
+    return await shifts.set_jurisdiction_windows(db, caller=caller, code=code, windows=_windows(body))
 
 
 @router.get("/schools/{school_id}/duty-windows", response_model=WindowsOut, tags=["duty"],
             summary="The duty windows in force at a school")
-async def get_school_windows(school: CurrentSchool, caller: CurrentCaller, session: Session) -> dict:
-    return await shifts.school_windows(session, caller=caller, school=school)
+async def get_school_windows(school: CurrentSchool, caller: CurrentCaller, db: Reads) -> dict:
+    return await shifts.school_windows(db, caller=caller, school=school)
 
 
 @router.put("/schools/{school_id}/duty-windows", response_model=WindowsOut, tags=["duty"],
             summary="Override a school's duty windows (commander); [] removes the override")
-async def put_school_windows(school: CurrentSchool, body: WindowsIn, caller: Commander, session: Session) -> dict:
-    return await shifts.set_school_windows(session, caller=caller, school=school, windows=_windows(body))
+async def put_school_windows(school: CurrentSchool, body: WindowsIn, caller: Commander, db: Tx) -> dict:
+    return await shifts.set_school_windows(db, caller=caller, school=school, windows=_windows(body))
 
 
 @router.get("/jurisdictions/{code}/non-school-days", response_model=Page[NonSchoolDay], tags=["duty"],
             summary="Non-school days holding in a jurisdiction (its own and its ancestors')")
 async def list_non_school_days(
-    code: str, caller: CurrentCaller, session: Session, paging: Paging,
+    code: str, caller: CurrentCaller, db: Reads, paging: Paging,
     date_from: Annotated[date | None, Query(alias="from")] = None,
     date_to: Annotated[date | None, Query(alias="to")] = None,
 ) -> dict:
-    items, nxt = await shifts.non_school_days(session, caller=caller, code=code, date_from=date_from,
+    items, nxt = await shifts.non_school_days(db, caller=caller, code=code, date_from=date_from,
                                               date_to=date_to, limit=paging.limit, cursor=paging.cursor)
     return {"items": items, "next_cursor": nxt}
 
 
 @router.post("/jurisdictions/{code}/non-school-days", response_model=NonSchoolDay, status_code=201, tags=["duty"],
              summary="Mark a non-school day (commander); holds for the jurisdiction and below")
-async def add_non_school_day(code: str, body: NonSchoolDayIn, caller: Commander, session: Session) -> dict:
-    return await shifts.add_non_school_day(session, caller=caller, code=code, day=body.day, reason=body.reason)
+async def add_non_school_day(code: str, body: NonSchoolDayIn, caller: Commander, db: Tx) -> dict:
+    return await shifts.add_non_school_day(db, caller=caller, code=code, day=body.day, reason=body.reason)
 
 
 @router.delete("/jurisdictions/{code}/non-school-days/{day}", status_code=204, tags=["duty"])
-async def remove_non_school_day(code: str, day: date, caller: Commander, session: Session) -> Response:
-    await shifts.remove_non_school_day(session, caller=caller, code=code, day=day)
+async def remove_non_school_day(code: str, day: date, caller: Commander, db: Tx) -> Response:
+    await shifts.remove_non_school_day(db, caller=caller, code=code, day=day)
     return Response(status_code=204)
 
 
@@ -353,18 +354,18 @@ async def remove_non_school_day(code: str, day: date, caller: Commander, session
 
 @router.post("/shifts", response_model=Shift, status_code=201, tags=["duty"],
              summary="Assign an officer to a post for a time span (commander)")
-async def create_shift(body: ShiftCreate, caller: Commander, session: Session) -> dict:
-    return await shifts.create(session, caller=caller, officer_id=body.officer_id, post_id=body.post_id,
+async def create_shift(body: ShiftCreate, caller: Commander, db: Tx) -> dict:
+    return await shifts.create(db, caller=caller, officer_id=body.officer_id, post_id=body.post_id,
                                starts_at=body.starts_at, ends_at=body.ends_at, window_name=body.window_name)
 
 
 @router.post("/shifts/generate", response_model=GenerateAnswer, tags=["duty"],
              summary="Create shifts from the duty windows for a date range (commander); idempotent")
-async def generate_shifts(body: ShiftGenerate, caller: Commander, session: Session) -> dict:
+async def generate_shifts(body: ShiftGenerate, caller: Commander, db: Tx) -> dict:
     assignments: dict[uuid.UUID, list[uuid.UUID]] = {}
     post_ids = list(body.post_ids or [])
     if not post_ids and body.school_id:
-        school_posts, _ = await posts.list_page(session, school_id=body.school_id, limit=10_000, cursor=None)
+        school_posts, _ = await posts.list_page(db, school_id=body.school_id, limit=10_000, cursor=None)
         post_ids = [p["id"] for p in school_posts]
     for pid in post_ids:
         assignments[pid] = list(body.officer_ids or [])
@@ -374,20 +375,20 @@ async def generate_shifts(body: ShiftGenerate, caller: Commander, session: Sessi
     if not assignments:
         raise InvalidInput("name posts (post_ids, school_id or assignments) and officers to assign",
                            field="officer_ids")
-    return await shifts.generate(session, caller=caller, assignments=assignments, date_from=body.date_from,
+    return await shifts.generate(db, caller=caller, assignments=assignments, date_from=body.date_from,
                                  date_to=body.date_to, window_names=body.windows)
 
 
 @router.get("/shifts", response_model=Page[Shift], tags=["duty"],
             summary="Shifts in your jurisdictions (officers: their own), by start")
 async def list_shifts(
-    caller: CurrentCaller, session: Session, paging: Paging,
+    caller: CurrentCaller, db: Reads, paging: Paging,
     officer_id: uuid.UUID | None = None, post_id: uuid.UUID | None = None, school_id: uuid.UUID | None = None,
     jurisdiction_code: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_]{2,32}$")] = None,
     starts_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
     starts_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
 ) -> dict:
-    items, nxt = await shifts.list_page(session, caller=caller, limit=paging.limit, cursor=paging.cursor,
+    items, nxt = await shifts.list_page(db, caller=caller, limit=paging.limit, cursor=paging.cursor,
                                         officer_id=officer_id, post_id=post_id, school_id=school_id,
                                         jurisdiction_code=jurisdiction_code, starts_from=starts_from,
                                         starts_to=starts_to)
@@ -395,32 +396,32 @@ async def list_shifts(
 
 
 @router.get("/shifts/{shift_id}", response_model=Shift, tags=["duty"])
-async def get_shift(shift_id: uuid.UUID, caller: CurrentCaller, session: Session) -> dict:
-    return await shifts.get(session, caller=caller, shift_id=shift_id)
+async def get_shift(shift_id: uuid.UUID, caller: CurrentCaller, db: Reads) -> dict:
+    return await shifts.get(db, caller=caller, shift_id=shift_id)
 
 
 @router.patch("/shifts/{shift_id}", response_model=Shift, tags=["duty"],
               summary="Change a shift that has not begun (commander): officer, post, times, window name")
-async def patch_shift(shift_id: uuid.UUID, body: ShiftPatch, caller: Commander, session: Session, now: Now) -> dict:
+async def patch_shift(shift_id: uuid.UUID, body: ShiftPatch, caller: Commander, db: Tx, now: Now) -> dict:
     _no_nulls(body, ("officer_id", "post_id", "starts_at", "ends_at"))
     changes = body.model_dump(exclude_unset=True)
-    return await shifts.update(session, caller=caller, shift_id=shift_id, changes=changes, now=now)
+    return await shifts.update(db, caller=caller, shift_id=shift_id, changes=changes, now=now)
 
 
 @router.delete("/shifts/{shift_id}", status_code=204, tags=["duty"],
                summary="Cancel a shift that has not begun (commander); a begun shift stays as history")
-async def delete_shift(shift_id: uuid.UUID, caller: Commander, session: Session, now: Now) -> Response:
-    await shifts.delete(session, caller=caller, shift_id=shift_id, now=now)
+async def delete_shift(shift_id: uuid.UUID, caller: Commander, db: Tx, now: Now) -> Response:
+    await shifts.delete(db, caller=caller, shift_id=shift_id, now=now)
     return Response(status_code=204)
 
 
 @router.get("/me/shifts", response_model=MyShifts, tags=["duty"],
             summary="The caller's shifts on a local date, with post, school, geofence and window")
-async def my_shifts(caller: CurrentCaller, session: Session, now: Now,
+async def my_shifts(caller: CurrentCaller, db: Reads, now: Now,
                     day: Annotated[date | None, Query(alias="date", description="Local date; default today")] = None
                     ) -> dict:
-    day = day or await shifts.caller_today(session, caller=caller, now=now)
-    return {"date": day, "items": await shifts.my_shifts(session, caller=caller, day=day)}
+    day = day or await shifts.caller_today(db, caller=caller, now=now)
+    return {"date": day, "items": await shifts.my_shifts(db, caller=caller, day=day)}
 
 
 # --- compliance and alerts ---------------------------------------------------------------------------------
@@ -428,12 +429,12 @@ async def my_shifts(caller: CurrentCaller, session: Session, now: Now,
 @router.get("/duty/compliance", response_model=Page[ShiftCompliance], tags=["duty"],
             summary="Per shift of a local date: arrival, lateness, coverage, leaving early, verdict")
 async def duty_compliance(
-    caller: CurrentCaller, session: Session, paging: Paging, settings: AppSettings, now: Now,
+    caller: CurrentCaller, db: Reads, paging: Paging, settings: AppSettings, now: Now,
     day: Annotated[date, Query(alias="date", description="Local date in the shift's jurisdiction")],
     jurisdiction_code: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_]{2,32}$")] = None,
     school_id: uuid.UUID | None = None,
 ) -> dict:
-    items, nxt = await compliance.compliance_page(session, caller=caller, day=day, settings=settings, now=now,
+    items, nxt = await compliance.compliance_page(db, caller=caller, day=day, settings=settings, now=now,
                                                   limit=paging.limit, cursor=paging.cursor,
                                                   jurisdiction_code=jurisdiction_code, school_id=school_id)
     return {"items": items, "next_cursor": nxt}
@@ -442,13 +443,13 @@ async def duty_compliance(
 @router.get("/duty/compliance/summary", response_model=ComplianceSummary, tags=["duty"],
             summary="Verdict counts per school or jurisdiction for a local date")
 async def duty_compliance_summary(
-    caller: CurrentCaller, session: Session, settings: AppSettings, now: Now,
+    caller: CurrentCaller, db: Reads, settings: AppSettings, now: Now,
     day: Annotated[date, Query(alias="date")],
     group_by: Literal["school", "jurisdiction"] = "school",
     jurisdiction_code: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_]{2,32}$")] = None,
     school_id: uuid.UUID | None = None,
 ) -> dict:
-    groups = await compliance.summary(session, caller=caller, day=day, group_by=group_by, settings=settings,
+    groups = await compliance.summary(db, caller=caller, day=day, group_by=group_by, settings=settings,
                                       now=now, jurisdiction_code=jurisdiction_code, school_id=school_id)
     return {"date": day, "group_by": group_by, "groups": groups}
 
@@ -456,14 +457,14 @@ async def duty_compliance_summary(
 @router.get("/duty/alerts", response_model=Page[Alert], tags=["duty"],
             summary="Uncovered posts and officers off post, newest first")
 async def duty_alerts(
-    caller: CurrentCaller, session: Session, paging: Paging,
+    caller: CurrentCaller, db: Reads, paging: Paging,
     kind: Literal["uncovered_post", "off_post"] | None = None, school_id: uuid.UUID | None = None,
     jurisdiction_code: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_]{2,32}$")] = None,
     at_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
     at_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
     acknowledged: Annotated[bool | None, Query(description="false: only open alerts; true: only acknowledged")] = None,
 ) -> dict:
-    items, nxt = await alerts.list_page(session, caller=caller, limit=paging.limit, cursor=paging.cursor, kind=kind,
+    items, nxt = await alerts.list_page(db, caller=caller, limit=paging.limit, cursor=paging.cursor, kind=kind,
                                         school_id=school_id, jurisdiction_code=jurisdiction_code, at_from=at_from,
                                         at_to=at_to, acknowledged=acknowledged)
     return {"items": items, "next_cursor": nxt}
@@ -471,9 +472,9 @@ async def duty_alerts(
 
 @router.post("/duty/alerts/{alert_id}/acknowledge", response_model=Alert, tags=["duty"],
              summary="Acknowledge a duty alert (commander); the first acknowledgement stands")
-async def acknowledge_alert(alert_id: uuid.UUID, caller: Commander, session: Session, now: Now,
+async def acknowledge_alert(alert_id: uuid.UUID, caller: Commander, db: Tx, now: Now,
                             body: AcknowledgeIn | None = None) -> dict:
-    return await alerts.acknowledge(session, caller=caller, alert_id=alert_id, note=body.note if body else None,
+    return await alerts.acknowledge(db, caller=caller, alert_id=alert_id, note=body.note if body else None,
                                     now=now)
 
 
@@ -484,12 +485,11 @@ async def _duty_loop(app: FastAPI) -> None:
     while True:
         now = datetime.now(UTC)
         try:
-            async with app.state.sessionmaker() as session:
+            async with unit_of_work(app.state.pool) as db:
                 if last_partition_day != now.date():
-                    await checkins.ensure_partitions(session, now=now)
+                    await checkins.ensure_partitions(db, now=now)
                     last_partition_day = now.date()
-                await alerts.sweep_uncovered_posts(session, now)
-                await session.commit()
+                await alerts.sweep_uncovered_posts(db, now)
         except Exception:  # the loop must outlive a database restart
             log.warning("duty sweep failed; retrying in %s s", SWEEP_INTERVAL_S, exc_info=True)
         await asyncio.sleep(SWEEP_INTERVAL_S)
@@ -499,9 +499,8 @@ async def start_duty_tasks(app: FastAPI) -> None:
     """Create the check-in partitions ahead now, then sweep for uncovered posts every minute (and make
     partitions again daily) in the background."""
     try:
-        async with app.state.sessionmaker() as session:
-            await checkins.ensure_partitions(session, now=datetime.now(UTC))
-            await session.commit()
+        async with unit_of_work(app.state.pool) as db:
+            await checkins.ensure_partitions(db, now=datetime.now(UTC))
     except Exception:
         log.warning("could not create check-in partitions at startup", exc_info=True)
 

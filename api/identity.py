@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime
 from typing import Annotated
@@ -11,10 +12,11 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
 from starlette.responses import Response
 
 from api.auth import Admin, CurrentCaller
-from api.deps import AppSettings, Paging, Session
+from api.deps import AppSettings, Paging, Reads, Tx
 from api.schemas import PROBLEM_RESPONSES, Page
 from domain import audit, credentials, jurisdictions, users
 from domain.callers import Role, UnitType
+from domain.database import unit_of_work
 from domain.errors import Unauthorized
 
 router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
@@ -139,53 +141,56 @@ def _client_addr(request: Request) -> str:
              summary="OAuth2 password flow: a short-lived access token and a rotating refresh token")
 async def token(
     request: Request,
-    session: Session,
+    db: Reads,
     settings: AppSettings,
     username: Annotated[str, Form(min_length=1, max_length=64)],
     password: Annotated[str, Form(min_length=1, max_length=256)],
 ) -> dict:
+    # Each statement stands on its own (no transaction): a failed attempt must be recorded although the
+    # answer is 401.
     addr = _client_addr(request)
-    await credentials.check_login_allowed(session, settings, username=username, client_addr=addr)
-    row = await users.login_row(session, username=username)
-    ok = users.verify_password(row["password_hash"] if row else None, password)
+    await credentials.check_login_allowed(db, settings, username=username, client_addr=addr)
+    row = await users.login_row(db, username=username)
+    # argon2 takes tens of milliseconds of CPU: off the event loop, so other requests go on meanwhile.
+    ok = await asyncio.to_thread(users.verify_password, row["password_hash"] if row else None, password)
     if not ok or not row["active"]:
-        await credentials.record_login_failure(session, username=username, client_addr=addr)
-        await session.commit()
+        await credentials.record_login_failure(db, username=username, client_addr=addr)
         raise Unauthorized("wrong username or password, or the account is inactive")
-    await credentials.clear_login_failures(session, username=username)
+    await credentials.clear_login_failures(db, username=username)
     access, ttl = credentials.issue_access_token(settings, user_id=row["id"])
-    refresh = await credentials.issue_refresh_token(session, settings, user_id=row["id"])
+    refresh = await credentials.issue_refresh_token(db, settings, user_id=row["id"])
     return {"access_token": access, "token_type": "bearer", "expires_in": ttl, "refresh_token": refresh}
 
 
 @router.post("/auth/refresh", response_model=TokenAnswer, tags=["auth"],
              summary="Trade a refresh token (once) for a new access and refresh token")
-async def refresh(body: RefreshRequest, session: Session, settings: AppSettings) -> dict:
-    outcome = await credentials.use_refresh_token(session, token=body.refresh_token)
-    if outcome.reused:
-        await session.commit()  # the family's revocation must stand although the answer is 401
+async def refresh(body: RefreshRequest, request: Request, settings: AppSettings) -> dict:
+    async with unit_of_work(request.app.state.pool) as db:
+        outcome = await credentials.use_refresh_token(db, token=body.refresh_token)
+        if not outcome.reused:
+            new_refresh = await credentials.issue_refresh_token(db, settings, user_id=outcome.user_id,
+                                                                family_id=outcome.family_id)
+    if outcome.reused:  # committed above: the family's revocation stands although the answer is 401
         raise Unauthorized("this refresh token was already used; every token of its login is now revoked")
     access, ttl = credentials.issue_access_token(settings, user_id=outcome.user_id)
-    new_refresh = await credentials.issue_refresh_token(session, settings, user_id=outcome.user_id,
-                                                        family_id=outcome.family_id)
     return {"access_token": access, "token_type": "bearer", "expires_in": ttl, "refresh_token": new_refresh}
 
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, tags=["auth"],
              summary="Revoke the access token in use and, if given, its refresh token's login")
-async def logout(caller: CurrentCaller, session: Session, settings: AppSettings,
+async def logout(caller: CurrentCaller, db: Tx, settings: AppSettings,
                  body: LogoutRequest | None = None) -> Response:
-    await credentials.logout(session, settings, caller=caller, refresh_token=body.refresh_token if body else None)
+    await credentials.logout(db, settings, caller=caller, refresh_token=body.refresh_token if body else None)
     return Response(status_code=204)
 
 
 # --- me and users ----------------------------------------------------------------------------------
 
 @router.get("/me", response_model=User, tags=["users"], summary="The caller's own account")
-async def me(caller: CurrentCaller, session: Session) -> dict:
+async def me(caller: CurrentCaller, db: Reads) -> dict:
     if caller.user_id is None:
         raise Unauthorized("API keys have no account; use a person's token")
-    return await users.get(session, user_id=caller.user_id, caller=None)
+    return await users.get(db, user_id=caller.user_id, caller=None)
 
 
 class MeUpdate(Strict):
@@ -203,102 +208,102 @@ def _changes(body: BaseModel) -> dict:
 
 @router.patch("/me", response_model=User, tags=["users"],
               summary="Change your own name, phone or password (never your role or jurisdiction)")
-async def update_me(body: MeUpdate, caller: CurrentCaller, session: Session) -> dict:
+async def update_me(body: MeUpdate, caller: CurrentCaller, db: Tx) -> dict:
     if caller.user_id is None:
         raise Unauthorized("API keys have no account; use a person's token")
-    return await users.update(session, caller=caller, user_id=caller.user_id, changes=_changes(body))
+    return await users.update(db, caller=caller, user_id=caller.user_id, changes=_changes(body))
 
 
 @router.post("/users", response_model=User, status_code=201, tags=["users"], summary="Create a user (admin)")
-async def create_user(body: UserCreate, caller: Admin, session: Session) -> dict:
-    return await users.create(session, caller=caller, new=users.NewUser(
+async def create_user(body: UserCreate, caller: Admin, db: Tx) -> dict:
+    return await users.create(db, caller=caller, new=users.NewUser(
         username=body.username, display_name=body.display_name, role=body.role, unit_type=body.unit_type,
         jurisdiction_code=body.jurisdiction_code, phone=body.phone, password=body.password.get_secret_value()))
 
 
 @router.get("/users", response_model=Page[User], tags=["users"], summary="Users in your jurisdictions (admin)")
 async def list_users(
-    caller: Admin, session: Session, paging: Paging,
+    caller: Admin, db: Reads, paging: Paging,
     role: Role | None = None,
     jurisdiction_code: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_]{2,32}$")] = None,
     active: bool | None = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
 ) -> dict:
-    items, nxt = await users.list_page(session, caller=caller, limit=paging.limit, cursor=paging.cursor,
+    items, nxt = await users.list_page(db, caller=caller, limit=paging.limit, cursor=paging.cursor,
                                        role=role.value if role else None, jurisdiction_code=jurisdiction_code,
                                        active=active, q=q)
     return {"items": items, "next_cursor": nxt}
 
 
 @router.get("/users/{user_id}", response_model=User, tags=["users"], summary="One user (admin)")
-async def get_user(user_id: uuid.UUID, caller: Admin, session: Session) -> dict:
-    return await users.get(session, user_id=user_id, caller=caller)
+async def get_user(user_id: uuid.UUID, caller: Admin, db: Reads) -> dict:
+    return await users.get(db, user_id=user_id, caller=caller)
 
 
 @router.patch("/users/{user_id}", response_model=User, tags=["users"],
               summary="Change a user (admin; not your own role or jurisdiction)")
-async def update_user(user_id: uuid.UUID, body: UserUpdate, caller: CurrentCaller, session: Session) -> dict:
-    return await users.update(session, caller=caller, user_id=user_id, changes=_changes(body))
+async def update_user(user_id: uuid.UUID, body: UserUpdate, caller: CurrentCaller, db: Tx) -> dict:
+    return await users.update(db, caller=caller, user_id=user_id, changes=_changes(body))
 
 
 @router.delete("/users/{user_id}", response_model=User, tags=["users"],
                summary="Deactivate a user (admin): their tokens stop working at once")
-async def deactivate_user(user_id: uuid.UUID, caller: Admin, session: Session) -> dict:
-    return await users.update(session, caller=caller, user_id=user_id, changes={"active": False})
+async def deactivate_user(user_id: uuid.UUID, caller: Admin, db: Tx) -> dict:
+    return await users.update(db, caller=caller, user_id=user_id, changes={"active": False})
 
 
 # --- API keys --------------------------------------------------------------------------------------
 
 @router.post("/api-keys", response_model=ApiKeyCreated, status_code=201, tags=["api keys"],
              summary="Create a dashboard key (admin); the key is shown only in this answer")
-async def create_api_key(body: ApiKeyCreate, caller: Admin, session: Session, settings: AppSettings) -> dict:
-    row, key = await credentials.create_api_key(session, settings, caller=caller, name=body.name,
+async def create_api_key(body: ApiKeyCreate, caller: Admin, db: Tx, settings: AppSettings) -> dict:
+    row, key = await credentials.create_api_key(db, settings, caller=caller, name=body.name,
                                                 jurisdiction_code=body.jurisdiction_code, role=body.role,
                                                 expires_at=body.expires_at)
     return {**row, "key": key}
 
 
 @router.get("/api-keys", response_model=Page[ApiKey], tags=["api keys"], summary="Keys in your jurisdictions (admin)")
-async def list_api_keys(caller: Admin, session: Session, paging: Paging) -> dict:
-    items, nxt = await credentials.list_api_keys(session, caller=caller, limit=paging.limit, cursor=paging.cursor)
+async def list_api_keys(caller: Admin, db: Reads, paging: Paging) -> dict:
+    items, nxt = await credentials.list_api_keys(db, caller=caller, limit=paging.limit, cursor=paging.cursor)
     return {"items": items, "next_cursor": nxt}
 
 
 @router.delete("/api-keys/{key_id}", response_model=ApiKey, tags=["api keys"],
                summary="Revoke a key (admin): it stops working at once")
-async def revoke_api_key(key_id: uuid.UUID, caller: Admin, session: Session) -> dict:
-    return await credentials.revoke_api_key(session, caller=caller, key_id=key_id)
+async def revoke_api_key(key_id: uuid.UUID, caller: Admin, db: Tx) -> dict:
+    return await credentials.revoke_api_key(db, caller=caller, key_id=key_id)
 
 
 # --- jurisdictions ---------------------------------------------------------------------------------
 
 @router.post("/jurisdictions", response_model=Jurisdiction, status_code=201, tags=["jurisdictions"],
              summary="Create a jurisdiction below one of yours (admin)")
-async def create_jurisdiction(body: JurisdictionCreate, caller: Admin, session: Session) -> dict:
-    return await jurisdictions.create(session, caller=caller, new=jurisdictions.NewJurisdiction(**body.model_dump()))
+async def create_jurisdiction(body: JurisdictionCreate, caller: Admin, db: Tx) -> dict:
+    return await jurisdictions.create(db, caller=caller, new=jurisdictions.NewJurisdiction(**body.model_dump()))
 
 
 @router.get("/jurisdictions", response_model=Page[Jurisdiction], tags=["jurisdictions"],
             summary="Jurisdictions you can see, in tree order")
 async def list_jurisdictions(
-    caller: CurrentCaller, session: Session, paging: Paging,
+    caller: CurrentCaller, db: Reads, paging: Paging,
     parent_code: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_]{2,32}$")] = None,
     level: Annotated[str | None, Query(pattern="^(province|city|county|district|township|street|station|other)$")] = None,
 ) -> dict:
-    items, nxt = await jurisdictions.list_page(session, caller=caller, limit=paging.limit, cursor=paging.cursor,
+    items, nxt = await jurisdictions.list_page(db, caller=caller, limit=paging.limit, cursor=paging.cursor,
                                                parent_code=parent_code, level=level)
     return {"items": items, "next_cursor": nxt}
 
 
 @router.get("/jurisdictions/{code}", response_model=Jurisdiction, tags=["jurisdictions"])
-async def get_jurisdiction(code: str, caller: CurrentCaller, session: Session) -> dict:
-    return await jurisdictions.get(session, code=code, caller=caller)
+async def get_jurisdiction(code: str, caller: CurrentCaller, db: Reads) -> dict:
+    return await jurisdictions.get(db, code=code, caller=caller)
 
 
 @router.get("/jurisdictions/{code}/subtree", response_model=Page[Jurisdiction], tags=["jurisdictions"],
             summary="A jurisdiction and everything below it, in tree order")
-async def jurisdiction_subtree(code: str, caller: CurrentCaller, session: Session, paging: Paging) -> dict:
-    items, nxt = await jurisdictions.list_page(session, caller=caller, limit=paging.limit, cursor=paging.cursor,
+async def jurisdiction_subtree(code: str, caller: CurrentCaller, db: Reads, paging: Paging) -> dict:
+    items, nxt = await jurisdictions.list_page(db, caller=caller, limit=paging.limit, cursor=paging.cursor,
                                                under=code)
     return {"items": items, "next_cursor": nxt}
 
@@ -308,7 +313,7 @@ async def jurisdiction_subtree(code: str, caller: CurrentCaller, session: Sessio
 @router.get("/audit", response_model=Page[AuditEntry], tags=["audit"],
             summary="Who changed what, newest first (admin)")
 async def list_audit(
-    caller: Admin, session: Session, paging: Paging,
+    caller: Admin, db: Reads, paging: Paging,
     entity: Annotated[str | None, Query(max_length=40)] = None,
     entity_id: Annotated[str | None, Query(max_length=64)] = None,
     actor_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -316,7 +321,7 @@ async def list_audit(
     from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
     to: AwareDatetime | None = None,
 ) -> dict:
-    items, nxt = await audit.list_entries(session, caller=caller, limit=paging.limit, cursor=paging.cursor,
+    items, nxt = await audit.list_entries(db, caller=caller, limit=paging.limit, cursor=paging.cursor,
                                           entity=entity, entity_id=entity_id, actor_id=actor_id, action=action,
                                           since=from_, until=to)
     return {"items": items, "next_cursor": nxt}

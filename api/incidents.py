@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from api.auth import Admin, Commander, CurrentCaller, Officer
-from api.deps import AppSettings, Now, Paging, Session
+from api.deps import AppSettings, Now, Paging, Reads, Tx
 from api.schemas import PROBLEM_RESPONSES, CRSName, Page, PointGeometry, PointIn
 from domain import arrivals, incidents, policies, responders
 from domain.errors import InvalidInput
@@ -192,9 +192,9 @@ class RecomputeAnswer(BaseModel):
 
 # --- dependencies -----------------------------------------------------------------------------------------
 
-async def current_incident(incident_id: uuid.UUID, caller: CurrentCaller, session: Session) -> dict:
+async def current_incident(incident_id: uuid.UUID, caller: CurrentCaller, db: Tx) -> dict:
     """Load-or-404: the incident exists and lies in the caller's jurisdictions."""
-    return await incidents.fetch(session, caller=caller, incident_id=incident_id)
+    return await incidents.fetch(db, caller=caller, incident_id=incident_id)
 
 
 CurrentIncident = Annotated[dict, Depends(current_incident)]
@@ -205,13 +205,13 @@ CurrentIncident = Annotated[dict, Depends(current_incident)]
 @router.post("/incidents", response_model=Incident, status_code=201, tags=["incidents"],
              summary="Report an incident (officers, commanders); placed against the school zones at once",
              responses={200: {"description": "Replay of a known `id` with the same body", "model": Incident}})
-async def create_incident(body: IncidentCreate, caller: Officer, session: Session, now: Now,
+async def create_incident(body: IncidentCreate, caller: Officer, db: Tx, now: Now,
                           response: Response) -> dict:
     new = incidents.IncidentInput(
         category=body.category, severity=body.severity, source=body.source, alarm_at=body.alarm_at,
         location=read_point(body.location.model_dump(), crs=body.crs.value), crs=body.crs.value,
         description=body.description, jurisdiction_code=body.jurisdiction_code)
-    out, created = await incidents.create(session, caller=caller, incident=new, client_id=body.id,
+    out, created = await incidents.create(db, caller=caller, incident=new, client_id=body.id,
                                           request_hash=incidents.body_hash(body.model_dump(mode="json")), now=now)
     if not created:
         response.status_code = 200
@@ -221,7 +221,7 @@ async def create_incident(body: IncidentCreate, caller: Officer, session: Sessio
 @router.get("/incidents", response_model=Page[Incident] | IncidentFeatureCollection, tags=["incidents"],
             summary="Incidents in your jurisdictions, newest alarm first; `format=geojson` for a FeatureCollection")
 async def list_incidents(
-    caller: CurrentCaller, session: Session, paging: Paging, now: Now,
+    caller: CurrentCaller, db: Reads, paging: Paging, now: Now,
     school_id: Annotated[uuid.UUID | None, Query(description="Incidents in this school's zone")] = None,
     near: Annotated[str | None, Query(description="`lon,lat`; with `radius_m`", examples=["108.1655,29.2951"])] = None,
     radius_m: Annotated[float | None, Query(gt=0, le=100_000)] = None,
@@ -242,7 +242,7 @@ async def list_incidents(
         school_id=school_id, near=near_point, radius_m=radius_m,
         bbox=read_bbox(bbox, crs=crs.value) if bbox else None, from_=from_, to=to, category=category,
         status=status, in_zone=in_zone, jurisdiction_code=jurisdiction_code)
-    items, nxt = await incidents.list_page(session, caller=caller, f=f, limit=paging.limit, cursor=paging.cursor,
+    items, nxt = await incidents.list_page(db, caller=caller, f=f, limit=paging.limit, cursor=paging.cursor,
                                            now=now)
     if format == "geojson":
         return {"type": "FeatureCollection", "features": [incidents.as_feature(Incident.model_validate(i).model_dump(
@@ -251,16 +251,16 @@ async def list_incidents(
 
 
 @router.get("/incidents/{incident_id}", response_model=Incident, tags=["incidents"])
-async def get_incident(incident_id: uuid.UUID, caller: CurrentCaller, session: Session, now: Now) -> dict:
-    return await incidents.get(session, caller=caller, incident_id=incident_id, now=now)
+async def get_incident(incident_id: uuid.UUID, caller: CurrentCaller, db: Reads, now: Now) -> dict:
+    return await incidents.get(db, caller=caller, incident_id=incident_id, now=now)
 
 
 @router.patch("/incidents/{incident_id}", response_model=Incident, tags=["incidents"],
               summary="Move the status forward or edit the description (commanders)")
-async def update_incident(incident_id: uuid.UUID, body: IncidentPatch, caller: Commander, session: Session,
+async def update_incident(incident_id: uuid.UUID, body: IncidentPatch, caller: Commander, db: Tx,
                           now: Now) -> dict:
     changes = body.model_dump(exclude_unset=True)
-    return await incidents.update(session, caller=caller, incident_id=incident_id, changes=changes, now=now)
+    return await incidents.update(db, caller=caller, incident_id=incident_id, changes=changes, now=now)
 
 
 # --- arrivals, score, nearest units ---------------------------------------------------------------------
@@ -268,14 +268,14 @@ async def update_incident(incident_id: uuid.UUID, body: IncidentPatch, caller: C
 @router.post("/incidents/{incident_id}/arrivals", response_model=ArrivalOut, status_code=201, tags=["incidents"],
              summary="Record a responder's arrival (officers, commanders); rescores the incident",
              responses={200: {"description": "Replay of a known `id` with the same body", "model": ArrivalOut}})
-async def create_arrival(incident_id: uuid.UUID, body: ArrivalCreate, caller: Officer, session: Session,
+async def create_arrival(incident_id: uuid.UUID, body: ArrivalCreate, caller: Officer, db: Tx,
                          now: Now, settings: AppSettings, response: Response) -> dict:
     new = arrivals.ArrivalInput(
         responder_id=body.responder_id, tier=body.tier, arrived_at=body.arrived_at,
         location=read_point(body.location.model_dump(), crs=body.crs.value), crs=body.crs.value,
         accuracy_m=body.accuracy_m)
     out, created = await arrivals.record(
-        session, caller=caller, incident_id=incident_id, arrival=new, client_id=body.id,
+        db, caller=caller, incident_id=incident_id, arrival=new, client_id=body.id,
         request_hash=incidents.body_hash(body.model_dump(mode="json")), now=now, settings=settings)
     if not created:
         response.status_code = 200
@@ -283,49 +283,49 @@ async def create_arrival(incident_id: uuid.UUID, body: ArrivalCreate, caller: Of
 
 
 @router.get("/incidents/{incident_id}/arrivals", response_model=list[ArrivalOut], tags=["incidents"])
-async def list_arrivals(incident_id: uuid.UUID, caller: CurrentCaller, session: Session) -> list[dict]:
-    return await arrivals.list_for(session, caller=caller, incident_id=incident_id)
+async def list_arrivals(incident_id: uuid.UUID, caller: CurrentCaller, db: Reads) -> list[dict]:
+    return await arrivals.list_for(db, caller=caller, incident_id=incident_id)
 
 
 @router.get("/incidents/{incident_id}/score", response_model=ScoreOut, tags=["incidents"],
             summary="The 1/3/5 score now: pending tiers become missed as their deadlines pass")
-async def incident_score(incident_id: uuid.UUID, caller: CurrentCaller, session: Session, now: Now,
+async def incident_score(incident_id: uuid.UUID, caller: CurrentCaller, db: Reads, now: Now,
                          policy: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_\-]{1,40}@v[1-9][0-9]{0,5}$",
                                                              description="Default: the incident's policy")] = None,
                          ) -> dict:
-    return await incidents.current_score(session, caller=caller, incident_id=incident_id, now=now,
+    return await incidents.current_score(db, caller=caller, incident_id=incident_id, now=now,
                                          policy_key=policy)
 
 
 @router.get("/incidents/{incident_id}/nearest-units", response_model=list[NearestUnit], tags=["incidents"],
             summary="On-duty responders nearest the scene, with ETA and the tiers they can still meet")
-async def nearest_units(incident: CurrentIncident, caller: CurrentCaller, session: Session, now: Now,
+async def nearest_units(incident: CurrentIncident, caller: CurrentCaller, db: Reads, now: Now,
                         settings: AppSettings,
                         limit: Annotated[int, Query(ge=1, le=100)] = 10,
                         tier: Annotated[int | None, Query(ge=1, le=3, description="Only units that may serve "
                                                                                   "this tier")] = None,
                         ) -> list[dict]:
-    return await responders.nearest_units(session, caller=caller, incident=incident, limit=limit, tier=tier,
+    return await responders.nearest_units(db, caller=caller, incident=incident, limit=limit, tier=tier,
                                           now=now, settings=settings)
 
 
 # --- scoring policies -----------------------------------------------------------------------------------
 
 @router.get("/scoring/policies", response_model=list[PolicyOut], tags=["scoring"])
-async def list_policies(caller: CurrentCaller, session: Session) -> list[dict]:
-    return await policies.list_policies(session)
+async def list_policies(caller: CurrentCaller, db: Reads) -> list[dict]:
+    return await policies.list_policies(db)
 
 
 @router.post("/scoring/policies", response_model=PolicyOut, status_code=201, tags=["scoring"],
              summary="Add a policy version (admins); policies never change once written")
-async def create_policy(body: PolicyCreate, caller: Admin, session: Session) -> dict:
-    return await policies.create(session, caller=caller, name=body.name, version=body.version,
+async def create_policy(body: PolicyCreate, caller: Admin, db: Tx) -> dict:
+    return await policies.create(db, caller=caller, name=body.name, version=body.version,
                                  tier_limits_s=body.tier_limits_s, tiers_by_severity=body.tiers_by_severity,
                                  description=body.description)
 
 
 @router.post("/scoring/recompute", response_model=RecomputeAnswer, tags=["scoring"],
              summary="Rescore a period under a policy (commanders); other policies' scores are kept")
-async def recompute(body: RecomputeRequest, caller: Commander, session: Session, now: Now) -> dict:
-    return await policies.recompute(session, caller=caller, policy_key=body.policy, from_=body.from_, to=body.to,
+async def recompute(body: RecomputeRequest, caller: Commander, db: Tx, now: Now) -> dict:
+    return await policies.recompute(db, caller=caller, policy_key=body.policy, from_=body.from_, to=body.to,
                                     jurisdiction_code=body.jurisdiction_code, now=now)

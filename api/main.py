@@ -13,7 +13,7 @@ from api import incidents as incidents_api
 from api import statistics as statistics_api
 from api import stream as stream_api
 from api.observability import RequestContext, configure_logging
-from domain.database import make_engine, make_sessionmaker
+from domain.database import Db, create_pool
 from domain.settings import Settings, get_settings
 
 BATCH_PATH_SUFFIXES = ("/batch", "/import")
@@ -33,9 +33,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        engine = make_engine(settings)
-        app.state.engine = engine
-        app.state.sessionmaker = make_sessionmaker(engine)
+        pool = await create_pool(settings, min_size=0)
+        app.state.pool = pool
+        app.state.db = Db(pool, acquire_timeout_s=settings.db_pool_timeout_s)
         await stream_api.start_hub(app, settings)  # live feed listener; retries in the background
         await duty_api.start_duty_tasks(app)  # check-in partitions ahead; uncovered-post sweep every minute
         try:
@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await duty_api.stop_duty_tasks(app)
             await stream_api.stop_hub(app)
-            await engine.dispose()
+            await pool.close()
 
     app = FastAPI(
         title="huxiao",

@@ -47,8 +47,7 @@ async def readyz(request: Request):
     retry = {"Retry-After": str(settings.retry_after_s)}
     try:
         async with asyncio.timeout(READINESS_TIMEOUT_S):
-            async with request.app.state.engine.connect() as conn:
-                revision = await database_revision(conn)
+            revision = await database_revision(request.app.state.db)
     except Exception as exc:
         if not is_database_unavailable(exc) and not isinstance(exc, TimeoutError):
             raise
@@ -65,6 +64,6 @@ async def readyz(request: Request):
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response,
             responses={200: {"content": {"text/plain": {}}}})
 async def metrics(request: Request) -> Response:
-    pool = request.app.state.engine.pool
-    DB_POOL_IN_USE.set(pool.checkedout() if hasattr(pool, "checkedout") else 0)
+    pool = request.app.state.pool
+    DB_POOL_IN_USE.set(pool.get_size() - pool.get_idle_size())
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -10,7 +10,6 @@ import asyncpg
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -123,7 +122,6 @@ DB_UNAVAILABLE = (
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
     asyncpg.InterfaceError,
-    sa_exc.TimeoutError,
 )
 
 
@@ -133,13 +131,11 @@ def is_database_unavailable(exc: BaseException) -> bool:
     while exc is not None and seen < 6:
         if isinstance(exc, DB_UNAVAILABLE):
             return True
-        if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
-            return True
         if isinstance(exc, asyncpg.PostgresError) and getattr(exc, "sqlstate", "") in (
             "57P01", "57P02", "57P03", "08000", "08003", "08006", "08001", "08004",
         ):
             return True
-        exc = exc.__cause__ or exc.__context__ or getattr(exc, "orig", None)
+        exc = exc.__cause__ or exc.__context__
         seen += 1
     return False
 

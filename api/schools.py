@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from api.auth import Commander, CurrentCaller
-from api.deps import Paging, Session
+from api.deps import Paging, Reads, Tx
 from api.schemas import PROBLEM_RESPONSES, AreaGeometry, AreaIn, CRSName, Page, PointGeometry, PointIn
 from domain import schools, zones
 from domain.errors import InvalidInput
@@ -107,9 +107,9 @@ class Feature(BaseModel):
     properties: dict
 
 
-async def current_school(school_id: uuid.UUID, caller: CurrentCaller, session: Session) -> dict:
+async def current_school(school_id: uuid.UUID, caller: CurrentCaller, db: Tx) -> dict:
     """Load-or-404: the school exists, is not deleted and lies in the caller's jurisdictions."""
-    return await schools.get(session, caller=caller, school_id=school_id)
+    return await schools.get(db, caller=caller, school_id=school_id)
 
 
 CurrentSchool = Annotated[dict, Depends(current_school)]
@@ -117,15 +117,15 @@ CurrentSchool = Annotated[dict, Depends(current_school)]
 
 @router.post("/schools", response_model=School, status_code=201, tags=["schools"],
              summary="Register a school (commander, admin)")
-async def create_school(body: SchoolCreate, caller: Commander, session: Session) -> dict:
+async def create_school(body: SchoolCreate, caller: Commander, db: Tx) -> dict:
     data = body.model_dump(exclude={"crs"})
     school = schools.school_from_body(data, crs=body.crs.value)
-    return await schools.create(session, caller=caller, school=school)
+    return await schools.create(db, caller=caller, school=school)
 
 
 @router.get("/schools", response_model=Page[School], tags=["schools"], summary="Schools in your jurisdictions")
 async def list_schools(
-    caller: CurrentCaller, session: Session, paging: Paging,
+    caller: CurrentCaller, db: Reads, paging: Paging,
     jurisdiction_code: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_]{2,32}$")] = None,
     near: Annotated[str | None, Query(description="`lon,lat`; with `radius_m`", examples=["108.1655,29.2951"])] = None,
     radius_m: Annotated[float | None, Query(gt=0, le=100_000)] = None,
@@ -138,7 +138,7 @@ async def list_schools(
     if near_point is not None and radius_m is None:
         raise InvalidInput("near needs radius_m", field="radius_m")
     box = read_bbox(bbox, crs=crs.value) if bbox else None
-    items, nxt = await schools.list_page(session, caller=caller, limit=paging.limit, cursor=paging.cursor,
+    items, nxt = await schools.list_page(db, caller=caller, limit=paging.limit, cursor=paging.cursor,
                                          jurisdiction_code=jurisdiction_code, near=near_point, radius_m=radius_m,
                                          bbox=box, kind=kind, q=q)
     return {"items": items, "next_cursor": nxt}
@@ -151,22 +151,22 @@ async def get_school(school: CurrentSchool) -> dict:
 
 @router.patch("/schools/{school_id}", response_model=School, tags=["schools"],
               summary="Change a school (commander, admin); `campus: null` removes the campus")
-async def update_school(school_id: uuid.UUID, body: SchoolPatch, caller: Commander, session: Session) -> dict:
+async def update_school(school_id: uuid.UUID, body: SchoolPatch, caller: Commander, db: Tx) -> dict:
     changes = body.model_dump(exclude_unset=True, exclude={"crs"})
-    return await schools.update(session, caller=caller, school_id=school_id, changes=changes, crs=body.crs.value)
+    return await schools.update(db, caller=caller, school_id=school_id, changes=changes, crs=body.crs.value)
 
 
 @router.delete("/schools/{school_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["schools"],
                summary="Remove a school from the registry (soft delete)")
-async def delete_school(school_id: uuid.UUID, caller: Commander, session: Session) -> Response:
-    await schools.delete(session, caller=caller, school_id=school_id)
+async def delete_school(school_id: uuid.UUID, caller: Commander, db: Tx) -> Response:
+    await schools.delete(db, caller=caller, school_id=school_id)
     return Response(status_code=204)
 
 
 @router.post("/schools/import", response_model=ImportAnswer, tags=["schools"],
              summary="Upsert schools from a GeoJSON FeatureCollection, one result per feature")
-async def import_schools(body: FeatureCollectionIn, caller: Commander, session: Session) -> dict:
-    results = await schools.import_features(session, caller=caller, features=body.features, crs=body.crs.value)
+async def import_schools(body: FeatureCollectionIn, caller: Commander, db: Tx) -> dict:
+    results = await schools.import_features(db, caller=caller, features=body.features, crs=body.crs.value)
     return {
         "created": sum(r.status == "created" for r in results),
         "updated": sum(r.status == "updated" for r in results),
@@ -177,19 +177,19 @@ async def import_schools(body: FeatureCollectionIn, caller: Commander, session: 
 
 @router.get("/schools/{school_id}/zone", response_model=Feature, tags=["zones"],
             summary="The school's zone as a GeoJSON Feature (campus buffered by zone_radius_m)")
-async def school_zone(school_id: uuid.UUID, caller: CurrentCaller, session: Session) -> dict:
-    return await zones.zone_feature(session, caller=caller, school_id=school_id)
+async def school_zone(school_id: uuid.UUID, caller: CurrentCaller, db: Reads) -> dict:
+    return await zones.zone_feature(db, caller=caller, school_id=school_id)
 
 
 @router.get("/zones/lookup", response_model=ZoneLookup, tags=["zones"],
             summary="Which school zones hold this point, and the nearest ones that do not")
 async def zone_lookup(
-    caller: CurrentCaller, session: Session,
+    caller: CurrentCaller, db: Reads,
     lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False)],
     lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)],
     crs: CRSName = CRSName.wgs84,
     nearest: Annotated[int, Query(ge=0, le=20, description="How many schools outside their zone to add")] = 3,
 ) -> dict:
     point = read_coordinates(lon, lat, crs=crs.value)
-    found = await zones.lookup(session, caller=caller, lon=point.x, lat=point.y, nearest_outside=nearest)
+    found = await zones.lookup(db, caller=caller, lon=point.x, lat=point.y, nearest_outside=nearest)
     return {"point": {"type": "Point", "coordinates": [round(point.x, 7), round(point.y, 7)]}, "schools": found}

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api.auth import CurrentCaller
-from api.deps import Session
+from api.deps import Reads
 from api.incidents import Now
 from api.schemas import PROBLEM_RESPONSES
 from domain import statistics
@@ -51,7 +51,7 @@ class ResponseTimes(BaseModel):
 @router.get("/stats/response-times", response_model=ResponseTimes, tags=["statistics"],
             summary="Per group: incidents and, per tier, met_ratio, p50_s, p90_s under a scoring policy")
 async def response_times(
-    caller: CurrentCaller, session: Session, now: Now,
+    caller: CurrentCaller, db: Reads, now: Now,
     from_: Annotated[AwareDatetime, Query(alias="from", description="alarm_at ≥ from")],
     to: Annotated[AwareDatetime, Query(description="alarm_at < to")],
     group_by: Literal["jurisdiction", "school", "category", "hour"] = "jurisdiction",
@@ -59,5 +59,5 @@ async def response_times(
                                         description="Default 1-3-5@v1")] = None,
     jurisdiction_code: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_]{2,32}$")] = None,
 ) -> dict:
-    return await statistics.response_times(session, caller=caller, from_=from_, to=to, group_by=group_by,
+    return await statistics.response_times(db, caller=caller, from_=from_, to=to, group_by=group_by,
                                            policy_key=policy, jurisdiction_code=jurisdiction_code, now=now)

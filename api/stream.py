@@ -23,16 +23,15 @@ from typing import Annotated, Any
 
 import asyncpg
 from fastapi import APIRouter, FastAPI, Header, Query, Request
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.auth import CurrentCaller
 from api.schemas import PROBLEM_RESPONSES
+from domain import events
 from domain.callers import Caller
-from domain.database import database_url
+from domain.database import Db, dsn
 from domain.errors import InvalidInput
-from domain.events import CHANNEL, KINDS, replay
+from domain.events import CHANNEL, KINDS
 from domain.settings import Settings
 
 log = logging.getLogger("huxiao.stream")
@@ -70,9 +69,9 @@ class Subscriber:
 class EventHub:
     """The process' single LISTEN connection and its subscribers."""
 
-    def __init__(self, dsn: str, sessionmaker=None):
+    def __init__(self, dsn: str, db: Db | None = None):
         self.dsn = dsn
-        self.sessionmaker = sessionmaker
+        self.db = db
         self.subscribers: set[Subscriber] = set()
         self.connected = False
         self._notes: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
@@ -106,7 +105,7 @@ class EventHub:
             if not paths:
                 continue
             try:
-                rows = await _by_ids(self.sessionmaker, sorted(paths))
+                rows = await events.by_ids(self.db, sorted(paths))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the streams catch up from the table instead
@@ -121,7 +120,7 @@ class EventHub:
 
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._run(), name="huxiao-event-listener")]
-        if self.sessionmaker is not None:
+        if self.db is not None:
             self._tasks.append(asyncio.create_task(self._fan_out(), name="huxiao-event-fan-out"))
 
     async def stop(self) -> None:
@@ -170,12 +169,12 @@ class EventHub:
 
 
 def listener_dsn(settings: Settings) -> str:
-    return make_url(database_url(settings)).set(drivername="postgresql").render_as_string(hide_password=False)
+    return dsn(settings)
 
 
 async def start_hub(app: FastAPI, settings: Settings) -> None:
     """Start the process' listener (from the app lifespan); it connects in the background."""
-    hub = EventHub(listener_dsn(settings), app.state.sessionmaker)
+    hub = EventHub(listener_dsn(settings), app.state.db)
     app.state.event_hub = hub
     await hub.start()
 
@@ -195,45 +194,29 @@ def _sse(row: dict) -> ServerSentEvent:
                            data=json.dumps(data, default=str, ensure_ascii=False))
 
 
-async def _head(sessionmaker) -> int:
-    async with sessionmaker() as session:
-        return int((await session.execute(text("SELECT COALESCE(max(id), 0) FROM events"))).scalar_one())
-
-
-async def _by_ids(sessionmaker, ids: list[int]) -> list[dict]:
-    async with sessionmaker() as session:
-        rows = (await session.execute(text("""
-            SELECT id, at, kind, jurisdiction_code, payload, path::text AS path FROM events
-            WHERE id = ANY(CAST(:ids AS bigint[]))
-            ORDER BY id
-        """), {"ids": ids})).mappings().all()
-    return [dict(r) for r in rows]
-
-
-async def _replay_after(sessionmaker, after_id: int, scope_path: str) -> list[dict]:
+async def _replay_after(db, after_id: int, scope_path: str) -> list[dict]:
     out: list[dict] = []
     while True:
-        async with sessionmaker() as session:
-            page = await replay(session, after_id=after_id, scope_path=scope_path, limit=REPLAY_PAGE)
+        page = await events.replay(db, after_id=after_id, scope_path=scope_path, limit=REPLAY_PAGE)
         out.extend(page)
         if len(page) < REPLAY_PAGE:
             return out
         after_id = page[-1]["id"]
 
 
-async def event_stream(*, hub: EventHub, sessionmaker, caller: Caller, last_event_id: int | None,
+async def event_stream(*, hub: EventHub, db: Db, caller: Caller, last_event_id: int | None,
                        wake_s: float = 5.0) -> AsyncIterator[ServerSentEvent]:
     """The events of one stream: the replay after `last_event_id`, then live events in the caller's scope."""
     sub = hub.subscribe(caller.scope_path)  # before reading the table, so nothing falls in between
     sent: OrderedDict[int, None] = OrderedDict()
     try:
         if last_event_id is None:
-            last = await _head(sessionmaker)
+            last = await events.head(db)
             yield ServerSentEvent(comment="subscribed", retry=RETRY_MS)
         else:
             yield ServerSentEvent(comment="subscribed", retry=RETRY_MS)
             last = last_event_id
-            for row in await _replay_after(sessionmaker, last, caller.scope_path):
+            for row in await _replay_after(db, last, caller.scope_path):
                 sent[row["id"]] = None
                 last = max(last, row["id"])
                 yield _sse(row)
@@ -247,7 +230,7 @@ async def event_stream(*, hub: EventHub, sessionmaker, caller: Caller, last_even
                 items.append(sub.queue.get_nowait())
             if RESYNC in items or sub.overflow:
                 sub.overflow = False
-                rows = await _replay_after(sessionmaker, last, caller.scope_path)
+                rows = await _replay_after(db, last, caller.scope_path)
             else:
                 rows = sorted((i for i in items if isinstance(i, dict)), key=lambda r: r["id"])
             for row in rows:
@@ -280,6 +263,6 @@ async def stream(
         except ValueError as exc:
             raise InvalidInput("Last-Event-ID must be an event id", field="Last-Event-ID") from exc
     return EventSourceResponse(
-        event_stream(hub=request.app.state.event_hub, sessionmaker=request.app.state.sessionmaker, caller=caller,
+        event_stream(hub=request.app.state.event_hub, db=request.app.state.db, caller=caller,
                      last_event_id=resume),
         ping=HEARTBEAT_S, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -14,11 +14,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import credentials, jurisdictions, schools, users
 from domain.callers import Role, UnitType, system_caller
-from domain.database import database_url, make_engine, make_sessionmaker, session_scope
+from domain.database import Db, connected, unit_of_work
 from domain.errors import DomainError
 from domain.settings import get_settings
 
@@ -27,17 +26,12 @@ console = Console()
 IMPORT_CHUNK = 1000
 
 
-def in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+def in_session(work: Callable[[Db], Awaitable[T]]) -> T:
     """Run `work` in one committed transaction against the configured database."""
 
     async def run() -> T:
-        settings = get_settings()
-        engine = make_engine(settings, url=database_url(settings))
-        try:
-            async with session_scope(make_sessionmaker(engine)) as session:
-                return await work(session)
-        finally:
-            await engine.dispose()
+        async with connected(get_settings()) as pool, unit_of_work(pool) as db:
+            return await work(db)
 
     try:
         return asyncio.run(run())
@@ -72,11 +66,11 @@ def create_user(
 ) -> None:
     """Create a user (asks for the password, or takes HUXIAO_NEW_PASSWORD)."""
 
-    async def work(session: AsyncSession) -> dict:
-        path = await jurisdictions.path_of(session, code=jurisdiction)
+    async def work(db: Db) -> dict:
+        path = await jurisdictions.path_of(db, code=jurisdiction)
         if path is None:
             raise DomainError(f"no jurisdiction {jurisdiction!r}", field="jurisdiction")
-        return await users.create(session, caller=system_caller(jurisdiction, path), new=users.NewUser(
+        return await users.create(db, caller=system_caller(jurisdiction, path), new=users.NewUser(
             username=username, display_name=display_name or username, role=role, jurisdiction_code=jurisdiction,
             password=password, phone=phone, unit_type=unit_type))
 
@@ -94,8 +88,8 @@ def create_api_key(
     settings = get_settings()
     expires_at = datetime.now(UTC) + timedelta(days=expires_days) if expires_days else None
 
-    async def work(session: AsyncSession) -> tuple[dict, str]:
-        return await credentials.create_api_key(session, settings, caller=system_caller(), name=name,
+    async def work(db: Db) -> tuple[dict, str]:
+        return await credentials.create_api_key(db, settings, caller=system_caller(), name=name,
                                                 jurisdiction_code=jurisdiction, role=role, expires_at=expires_at)
 
     row, key = in_session(work)
@@ -135,13 +129,13 @@ def import_schools(
     totals = {"created": 0, "updated": 0, "rejected": 0}
     rejected: list[schools.ImportResult] = []
 
-    async def work(session: AsyncSession) -> None:
+    async def work(db: Db) -> None:
         with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console) as progress:
             task = progress.add_task("schools", total=len(features))
             for start in range(0, len(features), IMPORT_CHUNK):
                 chunk = features[start:start + IMPORT_CHUNK]
-                results = await schools.import_features(session, caller=system_caller(), features=chunk, crs=crs,
+                results = await schools.import_features(db, caller=system_caller(), features=chunk, crs=crs,
                                                         offset=start)
                 for r in results:
                     totals[r.status] += 1

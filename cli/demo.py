@@ -12,11 +12,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import jurisdictions, schools, users
 from domain.callers import Role, UnitType, system_caller
+from domain.database import Db
 
 DATA = Path(__file__).parent / "demo_data"
 DEMO_PASSWORD = "huxiao-demo-2026"
@@ -37,22 +36,22 @@ def demo_logins() -> list[tuple[str, str, str]]:
 DEMO_LOGINS = demo_logins()
 
 
-async def seed_jurisdictions(session: AsyncSession) -> int:
+async def seed_jurisdictions(db: Db) -> int:
     made = 0
     for j in _load("jurisdictions.json"):  # parents come before children in the file
-        existed = await jurisdictions.path_of(session, code=j["code"])
-        await jurisdictions.ensure(session, new=jurisdictions.NewJurisdiction(
+        existed = await jurisdictions.path_of(db, code=j["code"])
+        await jurisdictions.ensure(db, new=jurisdictions.NewJurisdiction(
             code=j["code"], name=j["name"], level=j["level"], parent_code=j["parent_code"],
             time_zone=j.get("time_zone", jurisdictions.DEFAULT_TIME_ZONE)))
         made += existed is None
     return made
 
 
-async def seed_people(session: AsyncSession) -> int:
+async def seed_people(db: Db) -> int:
     made = 0
     for p in _load("people.json"):
-        existed = await users.login_row(session, username=p["username"])
-        await users.ensure(session, new=users.NewUser(
+        existed = await users.login_row(db, username=p["username"])
+        await users.ensure(db, new=users.NewUser(
             username=p["username"], display_name=p["display_name"], role=Role(p["role"]),
             jurisdiction_code=p["jurisdiction_code"], password=p["password"], phone=p.get("phone"),
             unit_type=UnitType(p.get("unit_type", "police"))))
@@ -60,13 +59,12 @@ async def seed_people(session: AsyncSession) -> int:
     return made
 
 
-async def seed_schools(session: AsyncSession) -> int:
+async def seed_schools(db: Db) -> int:
     features = _load("schools.geojson")["features"]
-    known = await session.scalar(text("SELECT count(*) FROM schools WHERE external_id = ANY(CAST(:ids AS text[]))"),
-                                 {"ids": [f["properties"]["external_id"] for f in features]})
+    known = await db.fetchval("SELECT count(*) FROM schools WHERE external_id = ANY(CAST(:ids AS text[]))", {"ids": [f["properties"]["external_id"] for f in features]})
     if known == len(features):
         return 0
-    results = await schools.import_features(session, caller=system_caller(name="demo"), features=features,
+    results = await schools.import_features(db, caller=system_caller(name="demo"), features=features,
                                             crs="wgs84")
     rejected = [r for r in results if r.status == "rejected"]
     if rejected:
@@ -74,53 +72,49 @@ async def seed_schools(session: AsyncSession) -> int:
     return sum(r.status == "created" for r in results)
 
 
-async def seed_duty_step(session: AsyncSession, *, now: datetime) -> int:
+async def seed_duty_step(db: Db, *, now: datetime) -> int:
     """Posts at the demo gates, today's shifts and this morning's check-ins (a few late, partial, absent)."""
     from cli.demo_duty import seed_duty
 
     today = now.astimezone(ZoneInfo(DEMO_TIME_ZONE)).date()
-    made = await seed_duty(session, today_local=today, now=now)
+    made = await seed_duty(db, today_local=today, now=now)
     return made["shifts_created"] + made["checkins_created"]
 
 
-async def seed_incidents_step(session: AsyncSession, *, now: datetime) -> int:
+async def seed_incidents_step(db: Db, *, now: datetime) -> int:
     """A month of incidents around the demo schools, with arrivals that meet, miss and partly meet 1/3/5."""
     from cli.demo_incidents import seed_incidents
 
-    return await seed_incidents(session, now=now)
+    return await seed_incidents(db, now=now)
 
 
 STEPS = [
-    ("jurisdictions", lambda session, now: seed_jurisdictions(session)),
-    ("people", lambda session, now: seed_people(session)),
-    ("schools", lambda session, now: seed_schools(session)),
-    ("duty", lambda session, now: seed_duty_step(session, now=now)),
-    ("incidents", lambda session, now: seed_incidents_step(session, now=now)),
+    ("jurisdictions", lambda db, now: seed_jurisdictions(db)),
+    ("people", lambda db, now: seed_people(db)),
+    ("schools", lambda db, now: seed_schools(db)),
+    ("duty", lambda db, now: seed_duty_step(db, now=now)),
+    ("incidents", lambda db, now: seed_incidents_step(db, now=now)),
 ]
 
 
-async def seed_all(session: AsyncSession, *, now: datetime | None = None) -> dict[str, int]:
+async def seed_all(db: Db, *, now: datetime | None = None) -> dict[str, int]:
     """Run every demo step in one transaction; each step only adds what is missing."""
     now = now or datetime.now(UTC)
     counts = {}
     for name, step in STEPS:
-        counts[name] = await step(session, now)
+        counts[name] = await step(db, now)
     return counts
 
 
 def seed_demo(url: str, *, console: Console) -> None:
     import asyncio
 
-    from domain.database import make_engine, make_sessionmaker, session_scope
+    from domain.database import connected, unit_of_work
     from domain.settings import get_settings
 
     async def run() -> dict[str, int]:
-        engine = make_engine(get_settings(), url=url)
-        try:
-            async with session_scope(make_sessionmaker(engine)) as session:
-                return await seed_all(session)
-        finally:
-            await engine.dispose()
+        async with connected(get_settings(), url=url) as pool, unit_of_work(pool) as db:
+            return await seed_all(db)
 
     counts = asyncio.run(run())
     added = ", ".join(f"{n} {k}" for k, n in counts.items() if n)

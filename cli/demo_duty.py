@@ -13,11 +13,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from domain import checkins, posts
 from domain.callers import Caller, Role, system_caller
+from domain.database import Db
 from domain.errors import DomainError
 from domain.locations import read_point
 from domain.settings import get_settings
@@ -38,26 +36,26 @@ def _offset_north(lon: float, lat: float, metres: float) -> tuple[float, float]:
     return lon, lat + metres / 111_320.0
 
 
-async def _gate_posts(session: AsyncSession, schools_geojson: dict) -> list[dict]:
+async def _gate_posts(db: Db, schools_geojson: dict) -> list[dict]:
     """A school-guard post at each demo school's gate (created once)."""
     external = {f["properties"]["external_id"]: f["properties"]["gate"] for f in schools_geojson["features"]
                 if f["properties"].get("gate") and f["properties"].get("external_id")}
-    rows = (await session.execute(text("""
+    rows = await db.fetch("""
         SELECT s.id, s.external_id, s.jurisdiction_code, s.zone_radius_m, j.path::text AS path
         FROM schools s JOIN jurisdictions j ON j.code = s.jurisdiction_code
         WHERE s.external_id = ANY(CAST(:ids AS text[])) AND s.deleted_at IS NULL ORDER BY s.external_id
-    """), {"ids": list(external)})).mappings().all()
+    """, {"ids": list(external)})
     out = []
     for school in rows:
-        existing = (await session.execute(text("""
+        existing = await db.fetchrow("""
             SELECT id, school_id, jurisdiction_code FROM posts
             WHERE school_id = :s AND name = :n AND deleted_at IS NULL
-        """), {"s": school["id"], "n": GATE_POST_NAME})).mappings().first()
+        """, {"s": school["id"], "n": GATE_POST_NAME})
         if existing is None:
             caller = system_caller(school["jurisdiction_code"], school["path"], name="demo")
             gate = read_point({"type": "Point", "coordinates": external[school["external_id"]]}, crs="wgs84")
             try:
-                existing = await posts.create(session, caller=caller, school=dict(school), name=GATE_POST_NAME,
+                existing = await posts.create(db, caller=caller, school=dict(school), name=GATE_POST_NAME,
                                               kind="school_guard", location=gate)
             except DomainError:
                 continue
@@ -65,20 +63,20 @@ async def _gate_posts(session: AsyncSession, schools_geojson: dict) -> list[dict
     return out
 
 
-async def seed_duty(session: AsyncSession, *, today_local: date, now: datetime | None = None,
+async def seed_duty(db: Db, *, today_local: date, now: datetime | None = None,
                     schools_geojson: dict | None = None, people: list[dict] | None = None) -> dict:
     """Seed posts, today's shifts and this morning's check-ins for the demo officers (see the module doc)."""
     now = now or datetime.now(UTC)
     settings = get_settings()
     schools_geojson = schools_geojson or json.loads((DATA_DIR / "schools.geojson").read_text())
     people = people or json.loads((DATA_DIR / "people.json").read_text())
-    gate_posts = await _gate_posts(session, schools_geojson)
+    gate_posts = await _gate_posts(db, schools_geojson)
     usernames = [p["username"] for p in people if p["role"] == "officer"]
-    officers = (await session.execute(text("""
+    officers = await db.fetch("""
         SELECT u.id, u.username, u.jurisdiction_code, j.path::text AS path, j.time_zone
         FROM users u JOIN jurisdictions j ON j.code = u.jurisdiction_code
         WHERE lower(u.username) = ANY(CAST(:names AS text[])) AND u.active
-    """), {"names": [u.lower() for u in usernames]})).mappings().all()
+    """, {"names": [u.lower() for u in usernames]})
     officers = sorted(officers, key=lambda o: o["username"])
     taken: set = set()
     made_shifts = stored = 0
@@ -95,21 +93,20 @@ async def seed_duty(session: AsyncSession, *, today_local: date, now: datetime |
         morning = None
         for window in DEFAULT_WINDOWS:
             starts_at, ends_at = local_span(today_local, window, tz)
-            result = await session.execute(text("""
+            made_shifts += await db.execute("""
                 INSERT INTO shifts (id, officer_id, post_id, jurisdiction_code, starts_at, ends_at, window_name)
                 VALUES (:id, :o, :p, :c, :s, :e, :w)
                 ON CONFLICT (officer_id, post_id, starts_at) DO NOTHING
-            """), {"id": uuid.uuid4(), "o": officer["id"], "p": post["id"], "c": post["jurisdiction_code"],
+            """, {"id": uuid.uuid4(), "o": officer["id"], "p": post["id"], "c": post["jurisdiction_code"],
                    "s": starts_at, "e": ends_at, "w": window.name})
-            made_shifts += result.rowcount or 0
             if window.name == "morning":
                 morning = (starts_at, ends_at)
-        stored += await _morning_checkins(session, officer=officer, post=post, morning=morning,
+        stored += await _morning_checkins(db, officer=officer, post=post, morning=morning,
                                           pattern=_pattern(index), now=now, settings=settings)
     return {"posts": len(gate_posts), "shifts_created": made_shifts, "checkins_created": stored}
 
 
-async def _morning_checkins(session: AsyncSession, *, officer: dict, post: dict, morning: tuple[datetime, datetime],
+async def _morning_checkins(db: Db, *, officer: dict, post: dict, morning: tuple[datetime, datetime],
                             pattern: str, now: datetime, settings) -> int:
     starts_at, ends_at = morning
     if pattern == "absent":
@@ -138,5 +135,5 @@ async def _morning_checkins(session: AsyncSession, *, officer: dict, post: dict,
             crs="wgs84", accuracy_m=8.0, body_hash=checkins.body_hash(body), vehicle=n == 0, lights=n == 0))
     if not items:
         return 0
-    outcomes = await checkins.ingest(session, caller=caller, items=items, settings=settings)
+    outcomes = await checkins.ingest(db, caller=caller, items=items, settings=settings)
     return sum(o.status == "created" for o in outcomes)

@@ -16,11 +16,10 @@ from zoneinfo import ZoneInfo
 
 from pyproj import Geod
 from shapely.geometry import Point
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import arrivals, incidents
 from domain.callers import system_caller
+from domain.database import Db
 from domain.settings import get_settings
 
 from .demo_data import SCHOOLS_FILE
@@ -57,43 +56,42 @@ SCENARIOS = {
 SCENARIO_WEIGHTS = {"meets": 50, "partly": 25, "late_police": 12, "police_first": 6, "no_show": 7}
 
 
-async def _schools(session: AsyncSession, county: str) -> list[dict]:
+async def _schools(db: Db, county: str) -> list[dict]:
     external_ids = [f["properties"]["external_id"]
                     for f in json.loads(SCHOOLS_FILE.read_text(encoding="utf-8"))["features"]]
-    rows = (await session.execute(text("""
+    rows = await db.fetch("""
         SELECT s.id, ST_X(CAST(s.location AS geometry)) AS lon, ST_Y(CAST(s.location AS geometry)) AS lat
         FROM schools s JOIN jurisdictions j ON j.code = s.jurisdiction_code
         WHERE s.external_id = ANY(CAST(:ids AS text[])) AND j.path <@ CAST(:county AS ltree)
           AND s.deleted_at IS NULL
         ORDER BY s.external_id
-    """), {"ids": external_ids, "county": county})).mappings().all()
+    """, {"ids": external_ids, "county": county})
     return [dict(r) for r in rows]
 
 
-async def _responders(session: AsyncSession, county: str) -> dict[int, list[uuid.UUID]]:
-    rows = (await session.execute(text("""
+async def _responders(db: Db, county: str) -> dict[int, list[uuid.UUID]]:
+    rows = await db.fetch("""
         SELECT u.id, u.unit_type FROM users u JOIN jurisdictions j ON j.code = u.jurisdiction_code
         WHERE u.active AND u.role = 'officer' AND j.path <@ CAST(:county AS ltree) ORDER BY u.username
-    """), {"county": county})).mappings().all()
+    """, {"county": county})
     out: dict[int, list[uuid.UUID]] = {1: [], 2: [], 3: []}
     for r in rows:
         out[TIER_OF_UNIT[r["unit_type"]]].append(r["id"])
     return out
 
 
-async def seed_incidents(session: AsyncSession, *, now: datetime) -> int:
+async def seed_incidents(db: Db, *, now: datetime) -> int:
     """Add the demo month of incidents before `now` (those already present are kept); returns how many were
     added. Needs the demo jurisdictions, people and schools."""
     settings = get_settings()
     made = 0
     for county in COUNTIES:
-        path = (await session.execute(text("SELECT path::text FROM jurisdictions WHERE code = :c"),
-                                      {"c": county})).scalar()
+        path = await db.fetchval("SELECT path::text FROM jurisdictions WHERE code = :c", {"c": county})
         if path is None:
             continue
         caller = system_caller(county, path, name="demo")
-        school_rows = await _schools(session, county)
-        responders = await _responders(session, county)
+        school_rows = await _schools(db, county)
+        responders = await _responders(db, county)
         if not school_rows or not responders[1] or not responders[3]:
             continue
         for day in range(DAYS, 0, -1):
@@ -120,27 +118,26 @@ async def seed_incidents(session: AsyncSession, *, now: datetime) -> int:
                 far_one = rng.random() < 0.08
                 if alarm_at > now - timedelta(hours=1):
                     continue
-                exists = (await session.execute(text("SELECT 1 FROM incidents WHERE id = :id"),
-                                                {"id": incident_id})).first()
+                exists = await db.fetchrow("SELECT 1 FROM incidents WHERE id = :id", {"id": incident_id})
                 if exists:
                     continue
-                await _one(session, caller=caller, incident_id=incident_id, alarm_at=alarm_at, lon=lon, lat=lat,
+                await _one(db, caller=caller, incident_id=incident_id, alarm_at=alarm_at, lon=lon, lat=lat,
                            category=category, severity=severity, source=source, plan=plan, far_one=far_one,
                            rng=rng, now=now, settings=settings)
                 made += 1
     return made
 
 
-async def _one(session: AsyncSession, *, caller, incident_id: uuid.UUID, alarm_at: datetime, lon: float,
+async def _one(db: Db, *, caller, incident_id: uuid.UUID, alarm_at: datetime, lon: float,
                lat: float, category: str, severity: int, source: str, plan: list, far_one: bool,
                rng: random.Random, now: datetime, settings) -> None:
     body = {"id": str(incident_id), "category": category, "severity": severity, "source": source,
             "location": [lon, lat], "alarm_at": alarm_at.isoformat()}
-    await incidents.create(session, caller=caller, client_id=incident_id, request_hash=incidents.body_hash(body),
+    await incidents.create(db, caller=caller, client_id=incident_id, request_hash=incidents.body_hash(body),
                            now=now, incident=incidents.IncidentInput(
                                category=category, severity=severity, source=source, alarm_at=alarm_at,
                                location=Point(lon, lat), description=f"演示警情 {category}"))
-    await incidents.update(session, caller=caller, incident_id=incident_id, changes={"status": "dispatched"},
+    await incidents.update(db, caller=caller, incident_id=incident_id, changes={"status": "dispatched"},
                            now=alarm_at + timedelta(seconds=rng.randint(10, 40)))
     if far_one:  # a phone that reported arrival from the wrong street: stored, flagged, not counted
         plan = [*plan, (3, 45.0, plan[-1][2], 400.0)]
@@ -150,11 +147,11 @@ async def _one(session: AsyncSession, *, caller, incident_id: uuid.UUID, alarm_a
         arrival = arrivals.ArrivalInput(responder_id=responder_id, tier=tier, location=Point(alon, alat),
                                         arrived_at=alarm_at + timedelta(seconds=round(seconds, 1)),
                                         accuracy_m=round(rng.uniform(5, 30), 1))
-        await arrivals.record(session, caller=caller, incident_id=incident_id, arrival=arrival,
+        await arrivals.record(db, caller=caller, incident_id=incident_id, arrival=arrival,
                               client_id=arrival_id, request_hash=incidents.body_hash({"arrival": str(arrival_id)}),
                               now=now, settings=settings)
     if alarm_at < now - timedelta(hours=3):
-        await incidents.update(session, caller=caller, incident_id=incident_id, changes={"status": "controlled"},
+        await incidents.update(db, caller=caller, incident_id=incident_id, changes={"status": "controlled"},
                                now=alarm_at + timedelta(minutes=rng.randint(8, 25)))
-        await incidents.update(session, caller=caller, incident_id=incident_id, changes={"status": "closed"},
+        await incidents.update(db, caller=caller, incident_id=incident_id, changes={"status": "closed"},
                                now=alarm_at + timedelta(minutes=rng.randint(30, 90)))

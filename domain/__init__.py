@@ -1,5 +1,5 @@
 """The rules of huxiao: zones, duty, check-ins, incidents, scoring, jurisdictions.
 
-Nothing here imports the web framework; persistence sits behind small repository
-functions that take a session as a keyword argument.
+Nothing here imports the web framework; each noun's SQL sits in its own module as
+named `Query` statements run through `domain.database.Db` (asyncpg).
 """

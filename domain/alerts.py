@@ -18,11 +18,9 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from domain import audit, events, jurisdictions
 from domain.callers import Caller, Role
+from domain.database import Db, Query
 from domain.duty import EARLY_ALLOWANCE_S, CheckIn, off_post_times
 from domain.errors import NotFound
 from domain.paging import decode_cursor, page_of
@@ -32,7 +30,7 @@ KINDS = ("uncovered_post", "off_post")
 ALERT_COLUMNS = """a.id, a.kind, a.jurisdiction_code, a.school_id, a.post_id, a.shift_id, a.officer_id, a.checkin_id,
                    a.at, a.details, a.created_at, a.acknowledged_at, a.acknowledged_by, a.acknowledgement_note"""
 
-RAISE = text(f"""
+RAISE = Query(f"""
     INSERT INTO duty_alerts AS a (id, kind, dedupe_key, jurisdiction_code, school_id, post_id, shift_id, officer_id,
                                   checkin_id, at, details)
     SELECT gen_random_uuid(), x.kind, x.key, x.code, x.school, x.post, x.shift, x.officer, x.checkin, x.at, x.details
@@ -50,42 +48,42 @@ def _jsonable(alert: dict) -> dict:
             for k, v in alert.items()}
 
 
-async def _raise(session: AsyncSession, candidates: list[dict]) -> list[dict]:
+async def _raise(db: Db, candidates: list[dict]) -> list[dict]:
     """Store the alerts not raised before and publish those on the live feed; returns the new ones."""
     if not candidates:
         return []
-    rows = (await session.execute(RAISE, {
+    rows = await db.fetch(RAISE, {
         "kinds": [c["kind"] for c in candidates], "keys": [c["dedupe_key"] for c in candidates],
         "codes": [c["jurisdiction_code"] for c in candidates], "schools": [c["school_id"] for c in candidates],
         "posts": [c["post_id"] for c in candidates], "shifts": [c.get("shift_id") for c in candidates],
         "officers": [c.get("officer_id") for c in candidates], "checkins": [c.get("checkin_id") for c in candidates],
         "ats": [c["at"] for c in candidates],
         "details": [json.dumps(c.get("details", {}), default=str, ensure_ascii=False) for c in candidates],
-    })).mappings().all()
+    })
     new = [dict(r) for r in rows]
-    await events.publish(session, [events.Event(kind="duty.alert", jurisdiction_code=a["jurisdiction_code"],
+    await events.publish(db, [events.Event(kind="duty.alert", jurisdiction_code=a["jurisdiction_code"],
                                                 payload=_jsonable(a)) for a in new])
     return new
 
 
-async def detect_off_post(session: AsyncSession, *, checkins: list[dict]) -> list[dict]:
+async def detect_off_post(db: Db, *, checkins: list[dict]) -> list[dict]:
     """Raise an off-post alert for each episode that the new check-ins open (see the module doc)."""
     shift_ids = list({c["shift_id"] for c in checkins if c["shift_id"] and c["geofence"] == "outside"})
     if not shift_ids:
         return []
-    shifts = (await session.execute(text("""
+    shifts = await db.fetch("""
         SELECT sh.id, sh.officer_id, sh.post_id, sh.jurisdiction_code, sh.starts_at, sh.ends_at, p.school_id,
                p.name AS post_name
         FROM shifts sh JOIN posts p ON p.id = sh.post_id WHERE sh.id = ANY(CAST(:ids AS uuid[]))
-    """), {"ids": shift_ids})).mappings().all()
+    """, {"ids": shift_ids})
     lo = min(s["starts_at"] for s in shifts) - timedelta(seconds=EARLY_ALLOWANCE_S)
     hi = max(s["ends_at"] for s in shifts)
     by_shift: dict[uuid.UUID, list[Any]] = defaultdict(list)
-    for r in (await session.execute(text("""
+    for r in await db.fetch("""
         SELECT c.id, c.shift_id, c.recorded_at, c.kind, c.in_post_geofence FROM checkins c
         WHERE c.shift_id = ANY(CAST(:ids AS uuid[])) AND c.recorded_at >= :lo AND c.recorded_at < :hi
         ORDER BY c.recorded_at, c.id
-    """), {"ids": shift_ids, "lo": lo, "hi": hi})).mappings():
+    """, {"ids": shift_ids, "lo": lo, "hi": hi}):
         by_shift[r["shift_id"]].append(r)
     candidates = []
     for s in shifts:
@@ -107,10 +105,10 @@ async def detect_off_post(session: AsyncSession, *, checkins: list[dict]) -> lis
                 })
             if r["in_post_geofence"] is not None:
                 last_decided = r
-    return await _raise(session, candidates)
+    return await _raise(db, candidates)
 
 
-UNCOVERED = text("""
+UNCOVERED = Query("""
     SELECT sh.post_id, sh.starts_at, min(sh.ends_at) AS ends_at, min(sh.jurisdiction_code) AS jurisdiction_code,
            min(CAST(p.school_id AS text)) AS school_id, min(p.name) AS post_name,
            array_agg(sh.officer_id ORDER BY sh.officer_id) AS officer_ids,
@@ -129,15 +127,15 @@ UNCOVERED = text("""
 """)
 
 
-async def sweep_uncovered_posts(session: AsyncSession, now: datetime, *, grace_s: int | None = None) -> list[dict]:
+async def sweep_uncovered_posts(db: Db, now: datetime, *, grace_s: int | None = None) -> list[dict]:
     """Raise an uncovered-post alert for each post whose shifts started at least `grace_s` ago (default
     `duty_alert_grace_s`), are still running at `now`, and where no one has checked in inside the geofence from
     15 min before the start to the end of the grace. Run it every minute; it raises each alert once."""
     grace = get_settings().duty_alert_grace_s if grace_s is None else grace_s
-    rows = (await session.execute(UNCOVERED, {
+    rows = await db.fetch(UNCOVERED, {
         "due": now - timedelta(seconds=grace), "now": now, "early": EARLY_ALLOWANCE_S, "grace": grace,
-    })).mappings().all()
-    return await _raise(session, [{
+    })
+    return await _raise(db, [{
         "kind": "uncovered_post", "dedupe_key": f"uncovered_post:{r['post_id']}:{r['starts_at'].isoformat()}",
         "jurisdiction_code": r["jurisdiction_code"], "school_id": uuid.UUID(r["school_id"]), "post_id": r["post_id"],
         "shift_id": r["shift_ids"][0] if len(r["shift_ids"]) == 1 else None,
@@ -149,14 +147,14 @@ async def sweep_uncovered_posts(session: AsyncSession, now: datetime, *, grace_s
     } for r in rows])
 
 
-async def list_page(session: AsyncSession, *, caller: Caller, limit: int, cursor: str | None,
+async def list_page(db: Db, *, caller: Caller, limit: int, cursor: str | None,
                     kind: str | None = None, school_id: uuid.UUID | None = None,
                     jurisdiction_code: str | None = None, at_from: datetime | None = None,
                     at_to: datetime | None = None, acknowledged: bool | None = None) -> tuple[list[dict], str | None]:
     """Alerts in the caller's jurisdictions, newest first; `acknowledged=False` gives those still open."""
     after = decode_cursor(cursor, arity=2)
-    scope = await jurisdictions.narrowed_scope(session, caller=caller, code=jurisdiction_code)
-    rows = (await session.execute(text(f"""
+    scope = await jurisdictions.narrowed_scope(db, caller=caller, code=jurisdiction_code)
+    rows = await db.fetch(f"""
         SELECT {ALERT_COLUMNS}
         FROM duty_alerts a JOIN jurisdictions j ON j.code = a.jurisdiction_code
         WHERE j.path <@ CAST(:scope AS ltree)
@@ -168,34 +166,34 @@ async def list_page(session: AsyncSession, *, caller: Caller, limit: int, cursor
           AND (CAST(:a_at AS timestamptz) IS NULL
                OR (a.at, a.id) < (CAST(:a_at AS timestamptz), CAST(:a_id AS uuid)))
         ORDER BY a.at DESC, a.id DESC LIMIT :n
-    """), {"scope": scope, "kind": kind, "school": school_id, "t0": at_from, "t1": at_to, "acked": acknowledged,
+    """, {"scope": scope, "kind": kind, "school": school_id, "t0": at_from, "t1": at_to, "acked": acknowledged,
            "a_at": datetime.fromisoformat(after[0]) if after else None, "a_id": after[1] if after else None,
-           "n": limit + 1})).mappings().all()
+           "n": limit + 1})
     return page_of([dict(r) for r in rows], limit=limit, key=lambda r: [r["at"].isoformat(), str(r["id"])])
 
 
-async def acknowledge(session: AsyncSession, *, caller: Caller, alert_id: uuid.UUID, note: str | None,
+async def acknowledge(db: Db, *, caller: Caller, alert_id: uuid.UUID, note: str | None,
                       now: datetime) -> dict:
     """Mark an alert as seen and handled (commanders). The first acknowledgement stands: acknowledging again
     answers the alert as it is, so a retry from a flaky network or a second dispatcher changes nothing."""
     caller.require(Role.commander)
-    row = (await session.execute(text(f"""
+    row = await db.fetchrow(f"""
         SELECT {ALERT_COLUMNS}, j.path::text AS path
         FROM duty_alerts a JOIN jurisdictions j ON j.code = a.jurisdiction_code
         WHERE a.id = :id FOR UPDATE OF a
-    """), {"id": alert_id})).mappings().first()
+    """, {"id": alert_id})
     if row is None or not caller.sees_path(row["path"]):
         raise NotFound(f"no duty alert {alert_id}")
     if row["acknowledged_at"] is not None:
         return {k: v for k, v in row.items() if k != "path"}
-    updated = dict((await session.execute(text(f"""
+    updated = dict(await db.fetchrow(f"""
         UPDATE duty_alerts AS a SET acknowledged_at = :now, acknowledged_by = :by, acknowledgement_note = :note
         WHERE a.id = :id
         RETURNING {ALERT_COLUMNS}
-    """), {"id": alert_id, "now": now, "by": caller.user_id, "note": note})).mappings().one())
-    await audit.record(session, caller=caller, entity="duty_alert", entity_id=alert_id, action="acknowledge",
+    """, {"id": alert_id, "now": now, "by": caller.user_id, "note": note}))
+    await audit.record(db, caller=caller, entity="duty_alert", entity_id=alert_id, action="acknowledge",
                        jurisdiction_code=updated["jurisdiction_code"], changes={"note": note})
-    await events.publish(session, [events.Event(kind="duty.alert_acknowledged",
+    await events.publish(db, [events.Event(kind="duty.alert_acknowledged",
                                                 jurisdiction_code=updated["jurisdiction_code"],
                                                 payload=_jsonable(updated))])
     return updated

@@ -25,11 +25,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shapely.geometry import Point
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import audit, incidents, policies
 from domain.callers import Caller, Role
+from domain.database import Db, Query
 from domain.errors import Conflict, InvalidInput
 from domain.events import Event, publish
 from domain.locations import wkb
@@ -86,15 +85,15 @@ def check_arrival(a: ArrivalInput, *, alarm_at: datetime, now: datetime, setting
         raise InvalidInput(f"accuracy_m must be in (0, {ACCURACY_MAX_M:g}]", field="accuracy_m")
 
 
-async def list_for(session: AsyncSession, *, caller: Caller, incident_id: uuid.UUID) -> list[dict]:
-    await incidents.fetch(session, caller=caller, incident_id=incident_id)
-    rows = (await session.execute(text(f"""
+async def list_for(db: Db, *, caller: Caller, incident_id: uuid.UUID) -> list[dict]:
+    await incidents.fetch(db, caller=caller, incident_id=incident_id)
+    rows = await db.fetch(f"""
         SELECT {COLUMNS} {FROM} WHERE a.incident_id = :id ORDER BY a.arrived_at, a.id
-    """), {"id": incident_id})).mappings().all()
+    """, {"id": incident_id})
     return [_out(r) for r in rows]
 
 
-INSERT = text("""
+INSERT = Query("""
     WITH p AS (SELECT CAST(ST_GeomFromWKB(:location, 4326) AS geography) AS g,
                       CAST(:accuracy_m AS float8) AS accuracy_m),
     d AS (
@@ -113,80 +112,77 @@ INSERT = text("""
 """)
 
 
-async def record(session: AsyncSession, *, caller: Caller, incident_id: uuid.UUID, arrival: ArrivalInput,
+async def record(db: Db, *, caller: Caller, incident_id: uuid.UUID, arrival: ArrivalInput,
                  client_id: uuid.UUID | None, request_hash: bytes, now: datetime,
                  settings: Settings) -> tuple[dict, bool]:
     """Record an arrival (officers, commanders) and rescore the incident; answers (arrival, created)."""
     caller.require(Role.officer, Role.commander)
     # The incident row lock serialises arrivals of one incident, so each rescoring sees all earlier ones.
-    incident = await incidents.fetch(session, caller=caller, incident_id=incident_id, lock=True)
+    incident = await incidents.fetch(db, caller=caller, incident_id=incident_id, lock=True)
     arrival_id = client_id or uuid.uuid4()
     if client_id is not None:
-        replayed = await _replay(session, arrival_id=arrival_id, incident_id=incident_id, request_hash=request_hash)
+        replayed = await _replay(db, arrival_id=arrival_id, incident_id=incident_id, request_hash=request_hash)
         if replayed is not None:
             return replayed, False
     if incident["status"] == "closed":
         raise Conflict("the incident is closed; it takes no more arrivals", field="incident_id")
     check_arrival(arrival, alarm_at=incident["alarm_at"], now=now, settings=settings)
-    responder = (await session.execute(text("""
+    responder = await db.fetchrow("""
         SELECT u.id, u.unit_type FROM users u JOIN jurisdictions j ON j.code = u.jurisdiction_code
         WHERE u.id = :id AND u.active AND j.path <@ CAST(:scope AS ltree)
-    """), {"id": arrival.responder_id, "scope": caller.scope_path})).mappings().first()
+    """, {"id": arrival.responder_id, "scope": caller.scope_path})
     if responder is None:
         raise InvalidInput(f"no active responder {arrival.responder_id} in your jurisdictions", field="responder_id")
     if arrival.tier > MAX_TIER_BY_UNIT.get(responder["unit_type"], 3):
         raise InvalidInput(f"a {responder['unit_type']} cannot arrive as tier {arrival.tier}; only police serve "
                            "tier 3", field="tier")
-    inserted = (await session.execute(INSERT, {
+    inserted = await db.fetchrow(INSERT, {
         "id": arrival_id, "incident_id": incident_id, "responder_id": arrival.responder_id, "tier": arrival.tier,
         "arrived_at": arrival.arrived_at, "location": wkb(arrival.location), "accuracy_m": arrival.accuracy_m,
         "crs": arrival.crs, "max_distance_m": settings.arrival_max_distance_m, "body_hash": request_hash,
         "created_by": caller.user_id,
-    })).mappings().first()
+    })
     if inserted is None:  # the same id went to another incident at the same moment
         raise Conflict(f"arrival id {arrival_id} was already used with another body", field="id")
 
     if inserted["counts"] and incident["status"] in ("open", "dispatched", "on_scene"):
-        await session.execute(text("""
+        await db.execute("""
             UPDATE incidents SET status = CASE WHEN status IN ('open', 'dispatched') THEN 'on_scene' ELSE status END,
                    on_scene_at = LEAST(COALESCE(on_scene_at, :at), :at), updated_at = now()
             WHERE id = :id
-        """), {"id": incident_id, "at": arrival.arrived_at})
+        """, {"id": incident_id, "at": arrival.arrived_at})
 
-    policy = await policies.load(session, incident["policy_key"])
+    policy = await policies.load(db, incident["policy_key"])
     before = policies.score_from_stored(policy=policy, alarm_at=incident["alarm_at"], severity=incident["severity"],
                                         tiers=incident["score_tiers"], now=now)
     score = score_response(alarm_at=incident["alarm_at"], now=now, policy=policy, severity=incident["severity"],
-                           arrivals=await incidents.counting_arrivals(session, incident_id=incident_id))
-    await policies.store_scores(session, policy_key=policy.key, scores=[(incident_id, score)])
+                           arrivals=await incidents.counting_arrivals(db, incident_id=incident_id))
+    await policies.store_scores(db, policy_key=policy.key, scores=[(incident_id, score)])
 
-    out = _out((await session.execute(text(f"SELECT {COLUMNS} {FROM} WHERE a.id = :id"),
-                                      {"id": arrival_id})).mappings().one())
+    out = _out(await db.fetchrow(f"SELECT {COLUMNS} {FROM} WHERE a.id = :id", {"id": arrival_id}))
     code = incident["jurisdiction_code"]
     events = [Event("incident.arrival", code, {
         "incident_id": str(incident_id), "arrival_id": str(arrival_id), "responder_id": str(arrival.responder_id),
         "tier": arrival.tier, "arrived_at": arrival.arrived_at.isoformat(), "elapsed_s": out["elapsed_s"],
         "distance_m": out["distance_m"], "far_from_scene": out["far_from_scene"], "counts": out["counts"],
         "score": score.as_dict()})]
-    await publish(session, events)
+    await publish(db, events)
     if score.as_dict() != before.as_dict():
         # A separate call: one batch's ids need not follow its order, and the feed should show arrival, then score.
-        await publish(session, [Event("incident.score", code, {"incident_id": str(incident_id),
+        await publish(db, [Event("incident.score", code, {"incident_id": str(incident_id),
                                                                "score": score.as_dict()})])
-    await audit.record(session, caller=caller, entity="arrival", entity_id=arrival_id, action="create",
+    await audit.record(db, caller=caller, entity="arrival", entity_id=arrival_id, action="create",
                        jurisdiction_code=code,
                        changes={"incident_id": incident_id, "tier": arrival.tier, "counts": out["counts"]})
     return out, True
 
 
-async def _replay(session: AsyncSession, *, arrival_id: uuid.UUID, incident_id: uuid.UUID,
+async def _replay(db: Db, *, arrival_id: uuid.UUID, incident_id: uuid.UUID,
                   request_hash: bytes) -> dict | None:
-    stored = (await session.execute(text("SELECT incident_id, body_hash FROM arrivals WHERE id = :id"),
-                                    {"id": arrival_id})).mappings().first()
+    stored = await db.fetchrow("SELECT incident_id, body_hash FROM arrivals WHERE id = :id", {"id": arrival_id})
     if stored is None:
         return None
     if stored["incident_id"] != incident_id or stored["body_hash"] != request_hash:
         raise Conflict(f"arrival id {arrival_id} was already used with another body", field="id")
-    row = (await session.execute(text(f"SELECT {COLUMNS} {FROM} WHERE a.id = :id"),
-                                 {"id": arrival_id})).mappings().one()
+    row = await db.fetchrow(f"SELECT {COLUMNS} {FROM} WHERE a.id = :id", {"id": arrival_id})
     return _out(row)

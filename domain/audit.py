@@ -6,13 +6,11 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from domain.callers import Caller
+from domain.database import Db, Query
 from domain.paging import decode_cursor, page_of
 
-INSERT_AUDIT = text("""
+INSERT_AUDIT = Query("""
     INSERT INTO audit_log (actor_kind, actor_id, actor_name, jurisdiction_code, entity, entity_id, action,
                            changes, request_id)
     VALUES (:actor_kind, :actor_id, :actor_name, :jurisdiction_code, :entity, :entity_id, :action,
@@ -31,7 +29,7 @@ def _jsonable(value: Any) -> Any:
 
 
 async def record(
-    session: AsyncSession,
+    db: Db,
     *,
     caller: Caller,
     entity: str,
@@ -41,7 +39,7 @@ async def record(
     changes: dict[str, Any] | None = None,
 ) -> None:
     """Append one audit entry in the caller's transaction, so it exists exactly when the write does."""
-    await session.execute(INSERT_AUDIT, {
+    await db.execute(INSERT_AUDIT, {
         "actor_kind": caller.kind,
         "actor_id": str(caller.id) if caller.id else None,
         "actor_name": caller.name,
@@ -55,7 +53,7 @@ async def record(
 
 
 async def list_entries(
-    session: AsyncSession,
+    db: Db,
     *,
     caller: Caller,
     limit: int,
@@ -69,7 +67,7 @@ async def list_entries(
 ) -> tuple[list[dict], str | None]:
     """Entries newest first, limited to writes in the caller's jurisdictions (or with none, for admins' own)."""
     after = decode_cursor(cursor, arity=1)
-    rows = (await session.execute(text("""
+    rows = await db.fetch("""
         SELECT a.id, a.at, a.actor_kind, a.actor_id, a.actor_name, a.jurisdiction_code, a.entity, a.entity_id,
                a.action, a.changes, a.request_id
         FROM audit_log a
@@ -84,10 +82,10 @@ async def list_entries(
           AND (CAST(:after AS integer) IS NULL OR a.id < :after)
         ORDER BY a.id DESC
         LIMIT :limit_plus_one
-    """), {
+    """, {
         "scope": caller.scope_path, "caller_id": str(caller.id) if caller.id else None,
         "entity": entity, "entity_id": entity_id, "actor_id": actor_id, "action": action,
         "since": since, "until": until, "after": after[0] if after else None, "limit_plus_one": limit + 1,
-    })).mappings().all()
+    })
     items, next_cursor = page_of([dict(r) for r in rows], limit=limit, key=lambda r: [r["id"]])
     return items, next_cursor

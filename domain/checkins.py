@@ -28,11 +28,10 @@ from typing import Any
 
 import orjson
 from shapely.geometry import Point
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import alerts, events, jurisdictions
 from domain.callers import Caller, Role
+from domain.database import Db, Query
 from domain.duty import EARLY_ALLOWANCE_S
 from domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from domain.paging import decode_cursor, page_of
@@ -120,7 +119,7 @@ _WINDOW = in_duty_window_sql(school="COALESCE(j.post_school, j.zone_school)",
                              path="COALESCE(j.post_path, j.zone_path)",
                              time_zone="COALESCE(j.post_tz, j.zone_tz)", at="j.recorded_at")
 
-INGEST = text(f"""
+INGEST = Query(f"""
     WITH i AS (
         SELECT u.*, CAST(ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326) AS geography) AS g
         FROM unnest(CAST(:ids AS uuid[]), CAST(:kinds AS text[]), CAST(:recorded AS timestamptz[]),
@@ -234,7 +233,7 @@ INGEST = text(f"""
     SELECT {COLUMNS} FROM ins c
 """)
 
-EXISTING = text(f"""
+EXISTING = Query(f"""
     SELECT k.id AS key_id, k.officer_id AS key_officer, k.body_hash, {COLUMNS}
     FROM checkin_keys k
     LEFT JOIN checkins c ON c.id = k.id AND c.recorded_at = k.recorded_at
@@ -261,16 +260,12 @@ def answer(row: Any) -> dict:
     }
 
 
-async def _check_references(session: AsyncSession, *, caller: Caller, items: list[CheckinInput]) -> dict[int, DomainError]:
+async def _check_references(db: Db, *, caller: Caller, items: list[CheckinInput]) -> dict[int, DomainError]:
     """Shifts and posts the items name: a shift must exist and be the caller's, a post must exist and match."""
     shift_ids = list({i.shift_id for i in items if i.shift_id})
     post_ids = list({i.post_id for i in items if i.post_id})
-    shifts = {r["id"]: r for r in (await session.execute(text(
-        "SELECT id, officer_id, post_id FROM shifts WHERE id = ANY(CAST(:ids AS uuid[]))"),
-        {"ids": shift_ids})).mappings()} if shift_ids else {}
-    posts = {r["id"] for r in (await session.execute(text(
-        "SELECT id FROM posts WHERE id = ANY(CAST(:ids AS uuid[])) AND deleted_at IS NULL"),
-        {"ids": post_ids})).mappings()} if post_ids else set()
+    shifts = {r["id"]: r for r in await db.fetch("SELECT id, officer_id, post_id FROM shifts WHERE id = ANY(CAST(:ids AS uuid[]))", {"ids": shift_ids})} if shift_ids else {}
+    posts = {r["id"] for r in await db.fetch("SELECT id FROM posts WHERE id = ANY(CAST(:ids AS uuid[])) AND deleted_at IS NULL", {"ids": post_ids})} if post_ids else set()
     bad: dict[int, DomainError] = {}
     for n, item in enumerate(items):
         if item.shift_id:
@@ -287,7 +282,7 @@ async def _check_references(session: AsyncSession, *, caller: Caller, items: lis
     return bad
 
 
-async def ingest(session: AsyncSession, *, caller: Caller, items: list[CheckinInput | DomainError],
+async def ingest(db: Db, *, caller: Caller, items: list[CheckinInput | DomainError],
                  settings: Settings, online: bool = False) -> list[Outcome]:
     """Judge and store the caller's check-ins in one statement; one outcome per item in input order. An item
     that is already a `DomainError` (it failed validation) is `rejected` and the others still land. `online`
@@ -317,7 +312,7 @@ async def ingest(session: AsyncSession, *, caller: Caller, items: list[CheckinIn
             continue
         first_of[item.id] = n
         candidates.append((n, item))
-    bad = await _check_references(session, caller=caller, items=[c for _, c in candidates])
+    bad = await _check_references(db, caller=caller, items=[c for _, c in candidates])
     good = []
     for k, (n, item) in enumerate(candidates):
         if k in bad:
@@ -331,8 +326,8 @@ async def ingest(session: AsyncSession, *, caller: Caller, items: list[CheckinIn
         batch = sorted((i for _, i in good), key=lambda i: i.id)
         # One generic plan for every batch: custom plans re-plan this large statement with 500-element arrays
         # as constants on each call, which costs more than the work itself.
-        await session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
-        rows = (await session.execute(INGEST, {
+        await db.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        rows = await db.fetch(INGEST, {
             "ids": [i.id for i in batch], "kinds": [i.kind for i in batch],
             "recorded": [i.recorded_at for i in batch], "lons": [i.location.x for i in batch],
             "lats": [i.location.y for i in batch], "accs": [float(i.accuracy_m) for i in batch],
@@ -346,12 +341,12 @@ async def ingest(session: AsyncSession, *, caller: Caller, items: list[CheckinIn
             "prev_within": PREVIOUS_FIX_WITHIN_S, "poor_m": settings.checkin_poor_accuracy_m,
             "skew_s": settings.checkin_clock_skew_s, "stale_s": settings.checkin_stale_s, "online": online,
             "max_speed": settings.checkin_max_speed_mps,
-        })).mappings().all()
+        })
         created = {r["id"]: answer(r) for r in rows}
         others = [i.id for i in batch if i.id not in created]
         existing = {}
         if others:
-            existing = {r["key_id"]: r for r in (await session.execute(EXISTING, {"ids": others})).mappings()}
+            existing = {r["key_id"]: r for r in await db.fetch(EXISTING, {"ids": others})}
         for n, item in good:
             if item.id in created:
                 outcomes[n] = Outcome(id=item.id, status="created", checkin=created[item.id])
@@ -364,8 +359,7 @@ async def ingest(session: AsyncSession, *, caller: Caller, items: list[CheckinIn
             else:
                 outcomes[n] = Outcome(id=item.id, status="duplicate", checkin=answer(old))
     if refused:
-        stored = {r["key_id"]: r for r in (await session.execute(
-            EXISTING, {"ids": [i.id for _, i in refused]})).mappings()}
+        stored = {r["key_id"]: r for r in await db.fetch(EXISTING, {"ids": [i.id for _, i in refused]})}
         for n, item in refused:
             old = stored.get(item.id)
             if old is not None and old["id"] is not None and old["key_officer"] == caller.user_id \
@@ -379,9 +373,9 @@ async def ingest(session: AsyncSession, *, caller: Caller, items: list[CheckinIn
                        else Outcome(id=done.id, status="rejected", error=done.error))
     if created:
         new = list(created.values())
-        await events.publish(session, [events.Event(kind="checkin.created", jurisdiction_code=c["jurisdiction_code"],
+        await events.publish(db, [events.Event(kind="checkin.created", jurisdiction_code=c["jurisdiction_code"],
                                                     payload=event_payload(c)) for c in new])
-        await alerts.detect_off_post(session, checkins=new)
+        await alerts.detect_off_post(db, checkins=new)
     return outcomes
 
 
@@ -392,7 +386,7 @@ def event_payload(c: dict) -> dict:
             "recorded_at": c["recorded_at"].isoformat(), "geofence": c["geofence"], "flags": c["flags"]}
 
 
-async def list_page(session: AsyncSession, *, caller: Caller, limit: int, cursor: str | None,
+async def list_page(db: Db, *, caller: Caller, limit: int, cursor: str | None,
                     officer_id: uuid.UUID | None = None, school_id: uuid.UUID | None = None,
                     post_id: uuid.UUID | None = None, shift_id: uuid.UUID | None = None,
                     jurisdiction_code: str | None = None, recorded_from: datetime | None = None,
@@ -400,7 +394,7 @@ async def list_page(session: AsyncSession, *, caller: Caller, limit: int, cursor
                     flags: list[str] | None = None) -> tuple[list[dict], str | None]:
     """Check-ins by (recorded_at, id); officers see only their own, the others those in their jurisdictions."""
     after = decode_cursor(cursor, arity=2)
-    scope = await jurisdictions.narrowed_scope(session, caller=caller, code=jurisdiction_code)
+    scope = await jurisdictions.narrowed_scope(db, caller=caller, code=jurisdiction_code)
     if caller.role is Role.officer:
         officer_id = caller.user_id
     params: dict[str, Any] = {
@@ -414,7 +408,7 @@ async def list_page(session: AsyncSession, *, caller: Caller, limit: int, cursor
         box = ("AND c.location && CAST(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326) AS geography) "
                "AND ST_Intersects(CAST(c.location AS geometry), ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326))")
         params.update(x0=bbox[0], y0=bbox[1], x1=bbox[2], y1=bbox[3])
-    rows = (await session.execute(text(f"""
+    rows = await db.fetch(f"""
         SELECT {COLUMNS}
         FROM checkins c JOIN jurisdictions j ON j.code = c.jurisdiction_code
         WHERE (j.path <@ CAST(:scope AS ltree) OR c.officer_id = CAST(:me AS uuid))
@@ -428,21 +422,21 @@ async def list_page(session: AsyncSession, *, caller: Caller, limit: int, cursor
           AND (CAST(:a_at AS timestamptz) IS NULL
                OR (c.recorded_at, c.id) > (CAST(:a_at AS timestamptz), CAST(:a_id AS uuid))) {box}
         ORDER BY c.recorded_at, c.id LIMIT :n
-    """), params)).mappings().all()
+    """, params)
     return page_of([answer(r) for r in rows], limit=limit,
                    key=lambda r: [r["recorded_at"].isoformat(), str(r["id"])])
 
 
-async def get(session: AsyncSession, *, caller: Caller, checkin_id: uuid.UUID) -> dict:
+async def get(db: Db, *, caller: Caller, checkin_id: uuid.UUID) -> dict:
     """One check-in: the officer's own, or one in the caller's jurisdictions; otherwise 404. Found through the
     idempotency ledger, whose `recorded_at` lets PostgreSQL read a single partition."""
-    row = (await session.execute(text(f"""
+    row = await db.fetchrow(f"""
         SELECT {COLUMNS}, j.path::text AS path
         FROM checkin_keys k
         JOIN checkins c ON c.id = k.id AND c.recorded_at = k.recorded_at
         JOIN jurisdictions j ON j.code = c.jurisdiction_code
         WHERE k.id = :id
-    """), {"id": checkin_id})).mappings().first()
+    """, {"id": checkin_id})
     if row is None or not (row["officer_id"] == caller.user_id
                            or (caller.role is not Role.officer and caller.sees_path(row["path"]))):
         raise NotFound(f"no check-in {checkin_id}")
@@ -453,9 +447,8 @@ PARTITIONS_BEHIND_MONTHS = 1
 PARTITIONS_AHEAD_MONTHS = 3
 
 
-async def ensure_partitions(session: AsyncSession, *, now: datetime) -> int:
+async def ensure_partitions(db: Db, *, now: datetime) -> int:
     """Create the monthly check-in partitions from last month to three months ahead (at startup and daily), so
     every accepted recorded_at (at most 7 days old, 10 min ahead) has one; returns how many were made."""
     first = (now.replace(day=1) - timedelta(days=1)).replace(day=1).date()
-    return await session.scalar(text("SELECT huxiao_ensure_checkin_partitions(:first, :months)"),
-                                {"first": first, "months": PARTITIONS_BEHIND_MONTHS + 1 + PARTITIONS_AHEAD_MONTHS})
+    return await db.fetchval("SELECT huxiao_ensure_checkin_partitions(:first, :months)", {"first": first, "months": PARTITIONS_BEHIND_MONTHS + 1 + PARTITIONS_AHEAD_MONTHS})

@@ -13,11 +13,9 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from domain import jurisdictions
 from domain.callers import Caller, Role
+from domain.database import Db, Query
 from domain.duty import EARLY_ALLOWANCE_S, CheckIn, Verdict, duty_verdict
 from domain.errors import InvalidInput
 from domain.paging import decode_cursor, page_of
@@ -48,7 +46,7 @@ SHIFTS_OF_DAY = """
 
 # One row per (shift, officer, post) with that group's check-ins as arrays in time order: a county-day has tens of
 # thousands of check-ins, and reading them as arrays costs far less than one row (and one mapping) each.
-CHECKINS_OF_SHIFTS = text("""
+CHECKINS_OF_SHIFTS = Query("""
     SELECT c.shift_id, c.officer_id, c.post_id,
            array_agg(c.recorded_at ORDER BY c.recorded_at, c.id) AS ats,
            array_agg(c.kind ORDER BY c.recorded_at, c.id) AS kinds,
@@ -62,29 +60,29 @@ CHECKINS_OF_SHIFTS = text("""
 """)
 
 
-async def _shifts(session: AsyncSession, *, caller: Caller, day: date, jurisdiction_code: str | None,
+async def _shifts(db: Db, *, caller: Caller, day: date, jurisdiction_code: str | None,
                   school_id: uuid.UUID | None, limit: int, after: list | None) -> list[dict]:
-    scope = await jurisdictions.narrowed_scope(session, caller=caller, code=jurisdiction_code)
+    scope = await jurisdictions.narrowed_scope(db, caller=caller, code=jurisdiction_code)
     lo = datetime.combine(day, time(0), tzinfo=UTC) - timedelta(days=1)
-    rows = (await session.execute(text(SHIFTS_OF_DAY), {
+    rows = await db.fetch(SHIFTS_OF_DAY, {
         "scope": scope, "lo": lo, "hi": lo + timedelta(days=3), "day": day, "school": school_id,
         "officer": caller.user_id if caller.role is Role.officer else None,
         "a_at": datetime.fromisoformat(after[0]) if after else None, "a_id": after[1] if after else None,
         "n": limit,
-    })).mappings().all()
+    })
     return [dict(r) for r in rows]
 
 
-async def _judge(session: AsyncSession, *, shifts: list[dict], now: datetime, settings: Settings) -> list[dict]:
+async def _judge(db: Db, *, shifts: list[dict], now: datetime, settings: Settings) -> list[dict]:
     """Each shift with its verdict; the check-ins of all of them come from one query."""
     if not shifts:
         return []
-    found = (await session.execute(CHECKINS_OF_SHIFTS, {
+    found = await db.fetch(CHECKINS_OF_SHIFTS, {
         "lo": min(s["starts_at"] for s in shifts) - timedelta(seconds=EARLY_ALLOWANCE_S),
         "hi": max(s["ends_at"] for s in shifts),
         "shifts": [s["shift_id"] for s in shifts], "officers": list({s["officer_id"] for s in shifts}),
         "posts": list({s["post_id"] for s in shifts}),
-    })).all()
+    })
     by_shift: dict[Any, list[CheckIn]] = defaultdict(list)
     loose: dict[tuple, list[CheckIn]] = defaultdict(list)
     for shift_id, officer_id, post_id, ats, kinds, fences in found:
@@ -104,27 +102,27 @@ async def _judge(session: AsyncSession, *, shifts: list[dict], now: datetime, se
     return out
 
 
-async def compliance_page(session: AsyncSession, *, caller: Caller, day: date, settings: Settings, now: datetime,
+async def compliance_page(db: Db, *, caller: Caller, day: date, settings: Settings, now: datetime,
                           limit: int, cursor: str | None, jurisdiction_code: str | None = None,
                           school_id: uuid.UUID | None = None) -> tuple[list[dict], str | None]:
     """The verdict of each shift of the local `day` in the caller's jurisdictions (officers: their own), by start."""
     after = decode_cursor(cursor, arity=2)
-    shifts = await _shifts(session, caller=caller, day=day, jurisdiction_code=jurisdiction_code,
+    shifts = await _shifts(db, caller=caller, day=day, jurisdiction_code=jurisdiction_code,
                            school_id=school_id, limit=limit + 1, after=after)
     items, nxt = page_of(shifts, limit=limit, key=lambda r: [r["starts_at"].isoformat(), str(r["shift_id"])])
-    return await _judge(session, shifts=items, now=now, settings=settings), nxt
+    return await _judge(db, shifts=items, now=now, settings=settings), nxt
 
 
-async def summary(session: AsyncSession, *, caller: Caller, day: date, group_by: str, settings: Settings,
+async def summary(db: Db, *, caller: Caller, day: date, group_by: str, settings: Settings,
                   now: datetime, jurisdiction_code: str | None = None,
                   school_id: uuid.UUID | None = None) -> list[dict]:
     """Counts of verdicts per school or per jurisdiction (the post's) for the local `day`; `kept_ratio` is kept
     shifts over shifts already started, `mean_coverage_ratio` the mean over the same shifts."""
     if group_by not in GROUPS:
         raise InvalidInput(f"group_by must be one of {', '.join(GROUPS)}", field="group_by")
-    shifts = await _shifts(session, caller=caller, day=day, jurisdiction_code=jurisdiction_code,
+    shifts = await _shifts(db, caller=caller, day=day, jurisdiction_code=jurisdiction_code,
                            school_id=school_id, limit=SUMMARY_MAX_SHIFTS, after=None)
-    judged = await _judge(session, shifts=shifts, now=now, settings=settings)
+    judged = await _judge(db, shifts=shifts, now=now, settings=settings)
     groups: dict[Any, dict] = {}
     for s in judged:
         key, name = ((s["school_id"], s["school_name"]) if group_by == "school"

@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import audit, jurisdictions
 from domain.callers import Caller, Role
+from domain.database import Db, Query
 from domain.errors import InvalidInput, NotFound, TooManyRequests, Unauthorized
 from domain.paging import decode_cursor, page_of
 from domain.settings import Settings
@@ -96,7 +95,7 @@ class CallerCache:
 
 CALLERS = CallerCache()
 
-USER_CALLER = text("""
+USER_CALLER = Query("""
     SELECT u.id, u.username, u.role, u.unit_type, u.jurisdiction_code, j.path::text AS path
     FROM users u JOIN jurisdictions j ON j.code = u.jurisdiction_code
     WHERE u.id = :id AND u.active
@@ -104,7 +103,7 @@ USER_CALLER = text("""
 """)
 
 
-async def caller_from_token(session: AsyncSession, settings: Settings, token: str, *, request_id: str | None) -> Caller:
+async def caller_from_token(db: Db, settings: Settings, token: str, *, request_id: str | None) -> Caller:
     """The caller a bearer token speaks for; 401 when the token or its user is no longer good."""
     # A token seen in the last few seconds skips signature checking; its expiry is still enforced.
     hit = CALLERS.get(("jwt", token))
@@ -115,7 +114,7 @@ async def caller_from_token(session: AsyncSession, settings: Settings, token: st
         user_id, jti = uuid.UUID(claims["sub"]), uuid.UUID(claims["jti"])
     except (ValueError, TypeError) as exc:
         raise Unauthorized("the access token is not valid") from exc
-    row = (await session.execute(USER_CALLER, {"id": user_id, "jti": jti})).mappings().first()
+    row = await db.fetchrow(USER_CALLER, {"id": user_id, "jti": jti})
     if row is None:
         raise Unauthorized("the user is inactive or the token was revoked")
     cached = Caller(kind="user", id=row["id"], name=row["username"], role=Role(row["role"]),
@@ -133,9 +132,9 @@ def _with_request(caller: Caller, request_id: str | None) -> Caller:
 
 # --- passwords and login throttling ----------------------------------------------------------------
 
-async def check_login_allowed(session: AsyncSession, settings: Settings, *, username: str, client_addr: str) -> None:
+async def check_login_allowed(db: Db, settings: Settings, *, username: str, client_addr: str) -> None:
     """Refuse (429) while a username, or an address, has too many recent failed logins."""
-    row = (await session.execute(text("""
+    row = await db.fetchrow("""
         SELECT
           (SELECT count(*) FROM login_failures
             WHERE lower(username) = lower(:username) AND at > now() - make_interval(secs => :window)) AS by_user,
@@ -144,7 +143,7 @@ async def check_login_allowed(session: AsyncSession, settings: Settings, *, user
           (SELECT min(at) FROM login_failures
             WHERE (lower(username) = lower(:username) OR client_addr = :addr)
               AND at > now() - make_interval(secs => :window)) AS oldest
-    """), {"username": username, "addr": client_addr, "window": settings.login_window_s})).mappings().one()
+    """, {"username": username, "addr": client_addr, "window": settings.login_window_s})
     limit = settings.login_max_failures
     if row["by_user"] >= limit or row["by_addr"] >= limit * 4:
         oldest = row["oldest"] or datetime.now(UTC)
@@ -152,13 +151,12 @@ async def check_login_allowed(session: AsyncSession, settings: Settings, *, user
         raise TooManyRequests("too many failed logins; wait before trying again", retry_after_s=max(1, retry))
 
 
-async def record_login_failure(session: AsyncSession, *, username: str, client_addr: str) -> None:
-    await session.execute(text("INSERT INTO login_failures (username, client_addr) VALUES (:u, :a)"),
-                          {"u": username[:64], "a": client_addr[:64]})
+async def record_login_failure(db: Db, *, username: str, client_addr: str) -> None:
+    await db.execute("INSERT INTO login_failures (username, client_addr) VALUES (:u, :a)", {"u": username[:64], "a": client_addr[:64]})
 
 
-async def clear_login_failures(session: AsyncSession, *, username: str) -> None:
-    await session.execute(text("DELETE FROM login_failures WHERE lower(username) = lower(:u)"), {"u": username})
+async def clear_login_failures(db: Db, *, username: str) -> None:
+    await db.execute("DELETE FROM login_failures WHERE lower(username) = lower(:u)", {"u": username})
 
 
 # --- refresh tokens --------------------------------------------------------------------------------
@@ -167,13 +165,13 @@ def _sha256(value: str) -> bytes:
     return hashlib.sha256(value.encode()).digest()
 
 
-async def issue_refresh_token(session: AsyncSession, settings: Settings, *, user_id: uuid.UUID,
+async def issue_refresh_token(db: Db, settings: Settings, *, user_id: uuid.UUID,
                               family_id: uuid.UUID | None = None) -> str:
     token = secrets.token_urlsafe(32)
-    await session.execute(text("""
+    await db.execute("""
         INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, expires_at)
         VALUES (:id, :family, :user_id, :hash, now() + make_interval(secs => :ttl))
-    """), {"id": uuid.uuid4(), "family": family_id or uuid.uuid4(), "user_id": user_id,
+    """, {"id": uuid.uuid4(), "family": family_id or uuid.uuid4(), "user_id": user_id,
            "hash": _sha256(token), "ttl": settings.refresh_token_ttl_s})
     return token
 
@@ -185,49 +183,47 @@ class RefreshOutcome:
     reused: bool = False
 
 
-async def use_refresh_token(session: AsyncSession, *, token: str) -> RefreshOutcome:
+async def use_refresh_token(db: Db, *, token: str) -> RefreshOutcome:
     """Spend a refresh token once. A second use marks the family revoked (the caller commits that)."""
-    row = (await session.execute(text("""
+    row = await db.fetchrow("""
         SELECT r.id, r.family_id, r.user_id, r.used_at, r.revoked_at, r.expires_at < now() AS expired, u.active
         FROM refresh_tokens r JOIN users u ON u.id = r.user_id
         WHERE r.token_hash = :hash
         FOR UPDATE OF r
-    """), {"hash": _sha256(token)})).mappings().first()
+    """, {"hash": _sha256(token)})
     if row is None:
         raise Unauthorized("unknown refresh token")
     if row["used_at"] is not None or row["revoked_at"] is not None:
-        await revoke_family(session, family_id=row["family_id"])
+        await revoke_family(db, family_id=row["family_id"])
         return RefreshOutcome(user_id=row["user_id"], family_id=row["family_id"], reused=True)
     if row["expired"] or not row["active"]:
         raise Unauthorized("the refresh token has expired or its user is inactive")
-    await session.execute(text("UPDATE refresh_tokens SET used_at = now() WHERE id = :id"), {"id": row["id"]})
+    await db.execute("UPDATE refresh_tokens SET used_at = now() WHERE id = :id", {"id": row["id"]})
     return RefreshOutcome(user_id=row["user_id"], family_id=row["family_id"])
 
 
-async def revoke_family(session: AsyncSession, *, family_id: uuid.UUID) -> None:
-    await session.execute(text("""
+async def revoke_family(db: Db, *, family_id: uuid.UUID) -> None:
+    await db.execute("""
         UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = :family AND revoked_at IS NULL
-    """), {"family": family_id})
+    """, {"family": family_id})
 
 
-async def logout(session: AsyncSession, settings: Settings, *, caller: Caller, refresh_token: str | None) -> None:
+async def logout(db: Db, settings: Settings, *, caller: Caller, refresh_token: str | None) -> None:
     """Revoke the access token in use and, when given, the refresh token's whole family."""
     if caller.token_jti is not None:
-        await session.execute(text("""
+        await db.execute("""
             INSERT INTO revoked_access_tokens (jti, expires_at)
             VALUES (:jti, now() + make_interval(secs => :ttl)) ON CONFLICT DO NOTHING
-        """), {"jti": caller.token_jti, "ttl": settings.access_token_ttl_s})
+        """, {"jti": caller.token_jti, "ttl": settings.access_token_ttl_s})
     if refresh_token:
-        family = await session.scalar(text("SELECT family_id FROM refresh_tokens WHERE token_hash = :h AND user_id = :u"),
-                                      {"h": _sha256(refresh_token), "u": caller.user_id})
+        family = await db.fetchval("SELECT family_id FROM refresh_tokens WHERE token_hash = :h AND user_id = :u", {"h": _sha256(refresh_token), "u": caller.user_id})
         if family:
-            await revoke_family(session, family_id=family)
+            await revoke_family(db, family_id=family)
     CALLERS.clear()
 
 
-async def revoke_all_for_user(session: AsyncSession, *, user_id: uuid.UUID) -> None:
-    await session.execute(text("UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = :u AND revoked_at IS NULL"),
-                          {"u": user_id})
+async def revoke_all_for_user(db: Db, *, user_id: uuid.UUID) -> None:
+    await db.execute("UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = :u AND revoked_at IS NULL", {"u": user_id})
     CALLERS.clear()
 
 
@@ -241,7 +237,7 @@ API_KEY_COLUMNS = "k.id, k.prefix, k.name, k.role, k.jurisdiction_code, k.create
 
 
 async def create_api_key(
-    session: AsyncSession,
+    db: Db,
     settings: Settings,
     *,
     caller: Caller,
@@ -252,55 +248,55 @@ async def create_api_key(
 ) -> tuple[dict, str]:
     """A new key for a dashboard; the full key is returned once and stored only as a keyed hash."""
     caller.require(Role.admin)
-    await jurisdictions.in_scope(session, caller=caller, code=jurisdiction_code)
+    await jurisdictions.in_scope(db, caller=caller, code=jurisdiction_code)
     if expires_at is not None and expires_at <= datetime.now(UTC):
         raise InvalidInput("expires_at must be in the future", field="expires_at")
     prefix = secrets.token_hex(API_KEY_PREFIX_LEN // 2)
     key = f"hx_{prefix}_{secrets.token_urlsafe(32)}"
     key_id = uuid.uuid4()
-    row = (await session.execute(text(f"""
+    row = await db.fetchrow(f"""
         INSERT INTO api_keys AS k (id, prefix, key_hash, name, role, jurisdiction_code, created_by, expires_at)
         VALUES (:id, :prefix, :hash, :name, :role, :jurisdiction_code, :created_by, :expires_at)
         RETURNING {API_KEY_COLUMNS}
-    """), {"id": key_id, "prefix": prefix, "hash": _key_hash(settings, key), "name": name, "role": role.value,
+    """, {"id": key_id, "prefix": prefix, "hash": _key_hash(settings, key), "name": name, "role": role.value,
            "jurisdiction_code": jurisdiction_code, "created_by": caller.user_id,
-           "expires_at": expires_at})).mappings().one()
-    await audit.record(session, caller=caller, entity="api_key", entity_id=key_id, action="create",
+           "expires_at": expires_at})
+    await audit.record(db, caller=caller, entity="api_key", entity_id=key_id, action="create",
                        jurisdiction_code=jurisdiction_code, changes={"name": name, "role": role.value,
                                                                      "prefix": prefix})
     return dict(row), key
 
 
-async def list_api_keys(session: AsyncSession, *, caller: Caller, limit: int, cursor: str | None
+async def list_api_keys(db: Db, *, caller: Caller, limit: int, cursor: str | None
                         ) -> tuple[list[dict], str | None]:
     caller.require(Role.admin)
     after = decode_cursor(cursor, arity=1)
-    rows = (await session.execute(text(f"""
+    rows = await db.fetch(f"""
         SELECT {API_KEY_COLUMNS} FROM api_keys k JOIN jurisdictions j ON j.code = k.jurisdiction_code
         WHERE j.path <@ CAST(:scope AS ltree) AND (CAST(:after AS text) IS NULL OR k.prefix > :after)
         ORDER BY k.prefix LIMIT :limit_plus_one
-    """), {"scope": caller.scope_path, "after": after[0] if after else None,
-           "limit_plus_one": limit + 1})).mappings().all()
+    """, {"scope": caller.scope_path, "after": after[0] if after else None,
+           "limit_plus_one": limit + 1})
     return page_of([dict(r) for r in rows], limit=limit, key=lambda r: [r["prefix"]])
 
 
-async def revoke_api_key(session: AsyncSession, *, caller: Caller, key_id: uuid.UUID) -> dict:
+async def revoke_api_key(db: Db, *, caller: Caller, key_id: uuid.UUID) -> dict:
     caller.require(Role.admin)
-    row = (await session.execute(text(f"""
+    row = await db.fetchrow(f"""
         UPDATE api_keys AS k SET revoked_at = COALESCE(k.revoked_at, now())
         FROM jurisdictions j
         WHERE k.id = :id AND j.code = k.jurisdiction_code AND j.path <@ CAST(:scope AS ltree)
         RETURNING {API_KEY_COLUMNS}
-    """), {"id": key_id, "scope": caller.scope_path})).mappings().first()
+    """, {"id": key_id, "scope": caller.scope_path})
     if row is None:
         raise NotFound(f"no API key {key_id}")
-    await audit.record(session, caller=caller, entity="api_key", entity_id=key_id, action="revoke",
+    await audit.record(db, caller=caller, entity="api_key", entity_id=key_id, action="revoke",
                        jurisdiction_code=row["jurisdiction_code"])
     CALLERS.clear()
     return dict(row)
 
 
-async def caller_from_api_key(session: AsyncSession, settings: Settings, key: str, *, request_id: str | None) -> Caller:
+async def caller_from_api_key(db: Db, settings: Settings, key: str, *, request_id: str | None) -> Caller:
     """The dashboard a key speaks for; 401 for unknown, revoked or expired keys."""
     parts = key.split("_")
     if len(parts) < 3 or parts[0] != "hx" or len(parts[1]) != API_KEY_PREFIX_LEN:
@@ -308,11 +304,11 @@ async def caller_from_api_key(session: AsyncSession, settings: Settings, key: st
     digest = _key_hash(settings, key)
     cached = CALLERS.get(("key", digest))
     if cached is None:
-        row = (await session.execute(text("""
+        row = await db.fetchrow("""
             SELECT k.id, k.key_hash, k.name, k.role, k.jurisdiction_code, j.path::text AS path
             FROM api_keys k JOIN jurisdictions j ON j.code = k.jurisdiction_code
             WHERE k.prefix = :prefix AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())
-        """), {"prefix": parts[1]})).mappings().first()
+        """, {"prefix": parts[1]})
         if row is None or not hmac.compare_digest(row["key_hash"], digest):
             raise Unauthorized("the API key is not valid, revoked or expired")
         cached = Caller(kind="api_key", id=row["id"], name=row["name"], role=Role(row["role"]),

@@ -12,8 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from domain.database import Db, Query
 
 CHANNEL = "huxiao_events"
 REPLAY_RETENTION_S = 24 * 3600
@@ -31,7 +30,7 @@ class Event:
     payload: dict[str, Any]
 
 
-PUBLISH = text("""
+PUBLISH = Query("""
     WITH new_events AS (
         INSERT INTO events (kind, jurisdiction_code, path, payload)
         SELECT e.kind, e.code, j.path, e.payload
@@ -46,12 +45,12 @@ PUBLISH = text("""
 """)
 
 
-async def publish(session: AsyncSession, events: Iterable[Event]) -> None:
+async def publish(db: Db, events: Iterable[Event]) -> None:
     """Append the events in the caller's transaction and notify listeners when it commits."""
     batch = list(events)
     if not batch:
         return
-    await session.execute(PUBLISH, {
+    await db.execute(PUBLISH, {
         "kinds": [e.kind for e in batch],
         "codes": [e.jurisdiction_code for e in batch],
         "payloads": [json.dumps(e.payload, default=str, ensure_ascii=False) for e in batch],
@@ -59,17 +58,33 @@ async def publish(session: AsyncSession, events: Iterable[Event]) -> None:
     })
 
 
-async def replay(session: AsyncSession, *, after_id: int, scope_path: str, limit: int = 1000) -> list[dict]:
+async def replay(db: Db, *, after_id: int, scope_path: str, limit: int = 1000) -> list[dict]:
     """Events after `after_id` in the caller's jurisdictions, oldest first (for `Last-Event-ID`)."""
-    rows = (await session.execute(text("""
+    rows = await db.fetch("""
         SELECT id, at, kind, jurisdiction_code, payload FROM events
         WHERE id > :after AND path <@ CAST(:scope AS ltree)
         ORDER BY id LIMIT :limit
-    """), {"after": after_id, "scope": scope_path, "limit": limit})).mappings().all()
+    """, {"after": after_id, "scope": scope_path, "limit": limit})
     return [dict(r) for r in rows]
 
 
-async def prune(session: AsyncSession, *, older_than_s: int = REPLAY_RETENTION_S) -> int:
-    result = await session.execute(text("DELETE FROM events WHERE at < now() - make_interval(secs => :s)"),
-                                   {"s": older_than_s})
-    return result.rowcount or 0
+async def head(db: Db) -> int:
+    """The id of the newest event (0 when there is none): a new stream sends what comes after it."""
+    return await db.fetchval("SELECT COALESCE(max(id), 0) FROM events")
+
+
+async def by_ids(db: Db, ids: list[int]) -> list[dict]:
+    """The notified events, oldest first, with their jurisdiction paths."""
+    rows = await db.fetch(BY_IDS, {"ids": ids})
+    return [dict(r) for r in rows]
+
+
+BY_IDS = Query("""
+    SELECT id, at, kind, jurisdiction_code, payload, path::text AS path FROM events
+    WHERE id = ANY(CAST(:ids AS bigint[]))
+    ORDER BY id
+""")
+
+
+async def prune(db: Db, *, older_than_s: int = REPLAY_RETENTION_S) -> int:
+    return await db.execute("DELETE FROM events WHERE at < now() - make_interval(secs => :s)", {"s": older_than_s})

@@ -28,11 +28,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shapely.geometry import Point
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import audit, jurisdictions, policies
 from domain.callers import Caller, Role
+from domain.database import Db, Query
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.events import Event, publish
 from domain.locations import wkb
@@ -124,45 +123,45 @@ def _out(row: Any, score: Score | None) -> dict:
     return r
 
 
-async def _stored_score(session: AsyncSession, row: Any, *, now: datetime) -> Score:
-    policy = await policies.load(session, row["policy_key"])
+async def _stored_score(db: Db, row: Any, *, now: datetime) -> Score:
+    policy = await policies.load(db, row["policy_key"])
     return policies.score_from_stored(policy=policy, alarm_at=row["alarm_at"], severity=row["severity"],
                                       tiers=row["score_tiers"], now=now)
 
 
-async def fetch(session: AsyncSession, *, caller: Caller, incident_id: uuid.UUID, lock: bool = False) -> dict:
+async def fetch(db: Db, *, caller: Caller, incident_id: uuid.UUID, lock: bool = False) -> dict:
     """The raw incident row; outside the caller's jurisdictions it does not exist (404)."""
-    row = (await session.execute(text(f"""
+    row = await db.fetchrow(f"""
         SELECT {COLUMNS}, ST_AsBinary(i.location) AS location_wkb {FROM}
         WHERE i.id = :id {"FOR UPDATE OF i" if lock else ""}
-    """), {"id": incident_id})).mappings().first()
+    """, {"id": incident_id})
     if row is None or not caller.sees_path(row["path"]):
         raise NotFound(f"no incident {incident_id}")
     return dict(row)
 
 
-async def get(session: AsyncSession, *, caller: Caller, incident_id: uuid.UUID, now: datetime) -> dict:
+async def get(db: Db, *, caller: Caller, incident_id: uuid.UUID, now: datetime) -> dict:
     """One incident with its score as seen at `now`."""
-    row = await fetch(session, caller=caller, incident_id=incident_id)
+    row = await fetch(db, caller=caller, incident_id=incident_id)
     row.pop("location_wkb")
-    return _out(row, await _stored_score(session, row, now=now))
+    return _out(row, await _stored_score(db, row, now=now))
 
 
-async def counting_arrivals(session: AsyncSession, *, incident_id: uuid.UUID) -> list[Arrival]:
+async def counting_arrivals(db: Db, *, incident_id: uuid.UUID) -> list[Arrival]:
     """The arrivals that count toward the score (near the scene), as the pure rule takes them."""
-    rows = (await session.execute(text("""
+    rows = await db.fetch("""
         SELECT tier, arrived_at, counts FROM arrivals WHERE incident_id = :id ORDER BY arrived_at, id
-    """), {"id": incident_id})).mappings().all()
+    """, {"id": incident_id})
     return [Arrival(tier=r["tier"], arrived_at=r["arrived_at"], counts=r["counts"]) for r in rows]
 
 
-async def current_score(session: AsyncSession, *, caller: Caller, incident_id: uuid.UUID, now: datetime,
+async def current_score(db: Db, *, caller: Caller, incident_id: uuid.UUID, now: datetime,
                         policy_key: str | None = None) -> dict:
     """The incident's score from its arrivals against the server clock `now`, under its own policy or the
     given one: pending tiers become missed as their deadlines pass."""
-    row = await fetch(session, caller=caller, incident_id=incident_id)
-    policy = await policies.load(session, policy_key or row["policy_key"])
-    arrivals = await counting_arrivals(session, incident_id=incident_id)
+    row = await fetch(db, caller=caller, incident_id=incident_id)
+    policy = await policies.load(db, policy_key or row["policy_key"])
+    arrivals = await counting_arrivals(db, incident_id=incident_id)
     score = score_response(alarm_at=row["alarm_at"], arrivals=arrivals, now=now, policy=policy,
                            severity=row["severity"])
     return score.as_dict()
@@ -176,7 +175,7 @@ async def current_score(session: AsyncSession, *, caller: Caller, incident_id: u
 # stops at the first school (nearest by `<->`, as it always was, so the same school). `zone` needs every
 # school whose zone holds the point, in no particular order (its readers sort by distance_m, id): a plain
 # index scan on the constant reach, the box prefilter, then the geodesic tests.
-INSERT = text(f"""
+INSERT = Query(f"""
     WITH p AS (SELECT CAST(ST_GeomFromWKB(:location, 4326) AS geography) AS g),
     zone AS (SELECT z.id, z.distance_m FROM p CROSS JOIN LATERAL ({in_zone_schools_sql("p.g", nearest_first=False)}) z),
     zone_home AS (
@@ -210,50 +209,50 @@ INSERT = text(f"""
 """)
 
 
-async def create(session: AsyncSession, *, caller: Caller, incident: IncidentInput, client_id: uuid.UUID | None,
+async def create(db: Db, *, caller: Caller, incident: IncidentInput, client_id: uuid.UUID | None,
                  request_hash: bytes, now: datetime) -> tuple[dict, bool]:
     """Report an incident (officers, commanders); answers (incident, created). A replayed client id answers
     the stored incident with created False; the same id with another body is a conflict."""
     caller.require(Role.officer, Role.commander)
     check_incident(incident, now=now)
     if incident.jurisdiction_code is not None:
-        await jurisdictions.in_scope(session, caller=caller, code=incident.jurisdiction_code)
+        await jurisdictions.in_scope(db, caller=caller, code=incident.jurisdiction_code)
     incident_id = client_id or uuid.uuid4()
-    policy = await policies.load(session, policies.DEFAULT_POLICY_KEY)
-    inserted = (await session.execute(INSERT, {
+    policy = await policies.load(db, policies.DEFAULT_POLICY_KEY)
+    inserted = await db.fetchrow(INSERT, {
         "id": incident_id, "location": wkb(incident.location), "scope": caller.scope_path,
         "search_m": NEAREST_SEARCH_M, "jurisdiction_code": incident.jurisdiction_code,
         "caller_code": caller.jurisdiction_code, "category": incident.category, "severity": incident.severity,
         "source": incident.source, "description": incident.description, "crs": incident.crs,
         "alarm_at": incident.alarm_at, "policy_key": policy.key, "created_by": caller.user_id,
         "body_hash": request_hash,
-    })).first()
+    })
     if inserted is None:
-        return await _replay(session, caller=caller, incident_id=incident_id, request_hash=request_hash,
+        return await _replay(db, caller=caller, incident_id=incident_id, request_hash=request_hash,
                              now=now), False
     score = score_response(alarm_at=incident.alarm_at, arrivals=[], now=now, policy=policy,
                            severity=incident.severity)
-    await policies.store_scores(session, policy_key=policy.key, scores=[(incident_id, score)])
-    row = await fetch(session, caller=caller, incident_id=incident_id)
+    await policies.store_scores(db, policy_key=policy.key, scores=[(incident_id, score)])
+    row = await fetch(db, caller=caller, incident_id=incident_id)
     row.pop("location_wkb")
     out = _out(row, score)
-    await publish(session, [Event("incident.created", out["jurisdiction_code"], event_payload(out))])
-    await audit.record(session, caller=caller, entity="incident", entity_id=incident_id, action="create",
+    await publish(db, [Event("incident.created", out["jurisdiction_code"], event_payload(out))])
+    await audit.record(db, caller=caller, entity="incident", entity_id=incident_id, action="create",
                        jurisdiction_code=out["jurisdiction_code"],
                        changes={"category": incident.category, "severity": incident.severity,
                                 "in_zone": out["in_zone"]})
     return out, True
 
 
-async def _replay(session: AsyncSession, *, caller: Caller, incident_id: uuid.UUID, request_hash: bytes,
+async def _replay(db: Db, *, caller: Caller, incident_id: uuid.UUID, request_hash: bytes,
                   now: datetime) -> dict:
-    stored = (await session.execute(text("""
+    stored = await db.fetchrow("""
         SELECT i.body_hash, j.path::text AS path FROM incidents i JOIN jurisdictions j ON j.code = i.jurisdiction_code
         WHERE i.id = :id
-    """), {"id": incident_id})).mappings().first()
+    """, {"id": incident_id})
     if stored is None or stored["body_hash"] != request_hash or not caller.sees_path(stored["path"]):
         raise Conflict(f"incident id {incident_id} was already used with another body", field="id")
-    return await get(session, caller=caller, incident_id=incident_id, now=now)
+    return await get(db, caller=caller, incident_id=incident_id, now=now)
 
 
 def event_payload(incident: dict) -> dict:
@@ -287,14 +286,14 @@ def check_transition(current: str, new: str) -> bool:
     return True
 
 
-async def update(session: AsyncSession, *, caller: Caller, incident_id: uuid.UUID, changes: dict[str, Any],
+async def update(db: Db, *, caller: Caller, incident_id: uuid.UUID, changes: dict[str, Any],
                  now: datetime) -> dict:
     """Change the status (forward only, stamping the transition at `now`) or the description (commanders)."""
     caller.require(Role.commander)
     unknown = set(changes) - {"status", "description"}
     if unknown:
         raise InvalidInput(f"cannot change {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
-    row = await fetch(session, caller=caller, incident_id=incident_id, lock=True)
+    row = await fetch(db, caller=caller, incident_id=incident_id, lock=True)
     sets, params, changed = [], {"id": incident_id, "now": now}, {}
     if changes.get("status") is not None and check_transition(row["status"], changes["status"]):
         new = changes["status"]
@@ -313,13 +312,12 @@ async def update(session: AsyncSession, *, caller: Caller, incident_id: uuid.UUI
         params["description"] = changes["description"]
         changed["description"] = True
     if sets:
-        await session.execute(text(f"UPDATE incidents SET {', '.join(sets)}, updated_at = now() WHERE id = :id"),
-                              params)
-    out = await get(session, caller=caller, incident_id=incident_id, now=now)
+        await db.execute(f"UPDATE incidents SET {', '.join(sets)}, updated_at = now() WHERE id = :id", params)
+    out = await get(db, caller=caller, incident_id=incident_id, now=now)
     if changed:
-        await publish(session, [Event("incident.updated", out["jurisdiction_code"],
+        await publish(db, [Event("incident.updated", out["jurisdiction_code"],
                                       {**event_payload(out), "changes": changed})])
-        await audit.record(session, caller=caller, entity="incident", entity_id=incident_id, action="update",
+        await audit.record(db, caller=caller, entity="incident", entity_id=incident_id, action="update",
                            jurisdiction_code=out["jurisdiction_code"], changes=changed)
     return out
 
@@ -340,13 +338,13 @@ class IncidentFilter:
     jurisdiction_code: str | None = None
 
 
-async def list_page(session: AsyncSession, *, caller: Caller, f: IncidentFilter, limit: int, cursor: str | None,
+async def list_page(db: Db, *, caller: Caller, f: IncidentFilter, limit: int, cursor: str | None,
                     now: datetime) -> tuple[list[dict], str | None]:
     """Incidents in the caller's jurisdictions, newest alarm first (keyset on alarm_at, id). `school_id` keeps
     those in that school's zone, `near` those within `radius_m` of the point, `bbox` those inside the box,
     `from`/`to` bound `alarm_at` (from inclusive, to exclusive)."""
     after = decode_cursor(cursor, arity=2)
-    scope = await jurisdictions.narrowed_scope(session, caller=caller, code=f.jurisdiction_code)
+    scope = await jurisdictions.narrowed_scope(db, caller=caller, code=f.jurisdiction_code)
     if f.category is not None and f.category not in CATEGORIES:
         raise InvalidInput(f"category must be one of {', '.join(CATEGORIES)}", field="category")
     if f.status is not None and f.status not in STATUS_RANK:
@@ -381,14 +379,14 @@ async def list_page(session: AsyncSession, *, caller: Caller, f: IncidentFilter,
         where.append("i.alarm_at < :to")
         params["to"] = f.to
     # A prepared generic plan can sort every match of a wide bbox; plan each listing for its own values.
-    await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    rows = (await session.execute(text(f"""
+    await db.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+    rows = await db.fetch(f"""
         SELECT {COLUMNS} {FROM}
         WHERE {" AND ".join(where)}
         ORDER BY i.alarm_at DESC, i.id DESC
         LIMIT :limit_plus_one
-    """), params)).mappings().all()
-    items = [_out(r, await _stored_score(session, r, now=now)) for r in rows]
+    """, params)
+    items = [_out(r, await _stored_score(db, r, now=now)) for r in rows]
     return page_of(items, limit=limit, key=lambda r: [r["alarm_at"].isoformat(), str(r["id"])])
 
 

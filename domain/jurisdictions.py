@@ -10,12 +10,11 @@ import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+import asyncpg
 
 from domain import audit
 from domain.callers import Caller, Role
+from domain.database import Db
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.paging import decode_cursor, page_of
 
@@ -50,16 +49,15 @@ def validate_time_zone(name: str) -> str:
     return name
 
 
-async def get(session: AsyncSession, *, code: str, caller: Caller | None) -> dict:
+async def get(db: Db, *, code: str, caller: Caller | None) -> dict:
     """One jurisdiction; outside the caller's subtree it does not exist (404)."""
-    row = (await session.execute(text(f"SELECT {COLUMNS} FROM jurisdictions WHERE code = :code"),
-                                 {"code": code})).mappings().first()
+    row = await db.fetchrow(f"SELECT {COLUMNS} FROM jurisdictions WHERE code = :code", {"code": code})
     if row is None or (caller is not None and not caller.sees_path(row["path"])):
         raise NotFound(f"no jurisdiction {code!r}")
     return dict(row)
 
 
-async def create(session: AsyncSession, *, caller: Caller | None, new: NewJurisdiction) -> dict:
+async def create(db: Db, *, caller: Caller | None, new: NewJurisdiction) -> dict:
     """Create a jurisdiction below `parent_code` (inside the caller's scope); a root needs no caller (CLI)."""
     validate_code(new.code)
     validate_time_zone(new.time_zone)
@@ -73,29 +71,29 @@ async def create(session: AsyncSession, *, caller: Caller | None, new: NewJurisd
     if new.parent_code is not None:
         validate_code(new.parent_code, field="parent_code")
         try:
-            parent = await get(session, code=new.parent_code, caller=caller)
+            parent = await get(db, code=new.parent_code, caller=caller)
         except NotFound as exc:
             raise InvalidInput(f"no jurisdiction {new.parent_code!r} in your scope", field="parent_code") from exc
         path = f"{parent['path']}.{new.code}"
     else:
         path = new.code
     try:
-        async with session.begin_nested():
-            row = (await session.execute(text(f"""
+        async with db.transaction():
+            row = await db.fetchrow(f"""
                 INSERT INTO jurisdictions (code, name, level, parent_code, path, time_zone)
                 VALUES (:code, :name, :level, :parent_code, CAST(:path AS ltree), :time_zone)
                 RETURNING {COLUMNS}
-            """), {**new.__dict__, "path": path})).mappings().one()
-    except IntegrityError as exc:
+            """, {**new.__dict__, "path": path})
+    except asyncpg.IntegrityConstraintViolationError as exc:
         raise Conflict(f"jurisdiction {new.code!r} already exists", field="code") from exc
     if caller is not None:
-        await audit.record(session, caller=caller, entity="jurisdiction", entity_id=new.code, action="create",
+        await audit.record(db, caller=caller, entity="jurisdiction", entity_id=new.code, action="create",
                            jurisdiction_code=new.code, changes=new.__dict__)
     return dict(row)
 
 
 async def list_page(
-    session: AsyncSession,
+    db: Db,
     *,
     caller: Caller,
     limit: int,
@@ -108,8 +106,8 @@ async def list_page(
     after = decode_cursor(cursor, arity=1)
     scope = caller.scope_path
     if under is not None:
-        scope = (await get(session, code=under, caller=caller))["path"]
-    rows = (await session.execute(text(f"""
+        scope = (await get(db, code=under, caller=caller))["path"]
+    rows = await db.fetch(f"""
         SELECT {COLUMNS} FROM jurisdictions
         WHERE path <@ CAST(:scope AS ltree)
           AND (CAST(:parent_code AS text) IS NULL OR parent_code = :parent_code)
@@ -117,35 +115,35 @@ async def list_page(
           AND (CAST(:after AS text) IS NULL OR path::text > :after)
         ORDER BY path::text
         LIMIT :limit_plus_one
-    """), {"scope": scope, "parent_code": parent_code, "level": level,
-           "after": after[0] if after else None, "limit_plus_one": limit + 1})).mappings().all()
+    """, {"scope": scope, "parent_code": parent_code, "level": level,
+           "after": after[0] if after else None, "limit_plus_one": limit + 1})
     return page_of([dict(r) for r in rows], limit=limit, key=lambda r: [r["path"]])
 
 
-async def ensure(session: AsyncSession, *, new: NewJurisdiction) -> dict:
+async def ensure(db: Db, *, new: NewJurisdiction) -> dict:
     """Create the jurisdiction unless it exists (demo data and CLI); returns the row either way."""
     try:
-        return await get(session, code=new.code, caller=None)
+        return await get(db, code=new.code, caller=None)
     except NotFound:
-        return await create(session, caller=None, new=new)
+        return await create(db, caller=None, new=new)
 
 
-async def path_of(session: AsyncSession, *, code: str) -> str | None:
-    return await session.scalar(text("SELECT path::text FROM jurisdictions WHERE code = :code"), {"code": code})
+async def path_of(db: Db, *, code: str) -> str | None:
+    return await db.fetchval("SELECT path::text FROM jurisdictions WHERE code = :code", {"code": code})
 
 
-async def narrowed_scope(session: AsyncSession, *, caller: Caller, code: str | None) -> str:
+async def narrowed_scope(db: Db, *, caller: Caller, code: str | None) -> str:
     """The ltree path a listing filters on: the caller's scope, or one jurisdiction in it when `code` is given
     (an input error naming `jurisdiction_code` when it is not in the caller's scope)."""
     if not code:
         return caller.scope_path
-    return (await in_scope(session, caller=caller, code=code))["path"]
+    return (await in_scope(db, caller=caller, code=code))["path"]
 
 
-async def in_scope(session: AsyncSession, *, caller: Caller, code: str, field: str = "jurisdiction_code") -> dict:
+async def in_scope(db: Db, *, caller: Caller, code: str, field: str = "jurisdiction_code") -> dict:
     """The jurisdiction `code` if the caller may act there; otherwise an input error naming the field."""
     validate_code(code, field=field)
     try:
-        return await get(session, code=code, caller=caller)
+        return await get(db, code=code, caller=caller)
     except NotFound as exc:
         raise InvalidInput(f"no jurisdiction {code!r} in your scope", field=field) from exc

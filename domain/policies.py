@@ -15,11 +15,9 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from domain import audit, jurisdictions
 from domain.callers import Caller, Role
+from domain.database import Db, Query
 from domain.errors import Conflict, InvalidInput
 from domain.scoring import POLICY_135_V1, Arrival, Policy, Score, score_response
 
@@ -66,15 +64,15 @@ def policy_out(row: Any) -> dict:
     }
 
 
-async def load(session: AsyncSession, key: str, *, field: str = "policy") -> Policy:
+async def load(db: Db, key: str, *, field: str = "policy") -> Policy:
     """The policy with this key; an unknown key is invalid input naming `field`."""
     if key in _cache:
         return _cache[key]
     name, version = parse_key(key, field=field)
-    row = (await session.execute(text("""
+    row = await db.fetchrow("""
         SELECT name, version, tier_limits_s, tiers_by_severity FROM scoring_policies
         WHERE name = :name AND version = :version
-    """), {"name": name, "version": version})).mappings().first()
+    """, {"name": name, "version": version})
     if row is None:
         raise InvalidInput(f"no scoring policy {key!r}", field=field)
     policy = policy_from_row(row)
@@ -82,19 +80,19 @@ async def load(session: AsyncSession, key: str, *, field: str = "policy") -> Pol
     return policy
 
 
-async def load_many(session: AsyncSession, keys: Iterable[str]) -> dict[str, Policy]:
-    return {k: await load(session, k) for k in set(keys)}
+async def load_many(db: Db, keys: Iterable[str]) -> dict[str, Policy]:
+    return {k: await load(db, k) for k in set(keys)}
 
 
-async def list_policies(session: AsyncSession) -> list[dict]:
-    rows = (await session.execute(text("""
+async def list_policies(db: Db) -> list[dict]:
+    rows = await db.fetch("""
         SELECT name, version, tier_limits_s, tiers_by_severity, description, created_at
         FROM scoring_policies ORDER BY name, version
-    """))).mappings().all()
+    """)
     return [policy_out(r) for r in rows]
 
 
-async def create(session: AsyncSession, *, caller: Caller, name: str, version: int,
+async def create(db: Db, *, caller: Caller, name: str, version: int,
                  tier_limits_s: dict[Any, Any], tiers_by_severity: dict[Any, Any] | None,
                  description: str | None) -> dict:
     """Add a policy version (admins). Limits are positive seconds per tier; an existing key is a conflict."""
@@ -112,28 +110,28 @@ async def create(session: AsyncSession, *, caller: Caller, name: str, version: i
         policy = Policy(name=name, version=version, tier_limits_s=limits, tiers_by_severity=by_severity)
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"not a valid policy: {exc}", field="tier_limits_s") from exc
-    row = (await session.execute(text("""
+    row = await db.fetchrow("""
         INSERT INTO scoring_policies (name, version, tier_limits_s, tiers_by_severity, description)
         VALUES (:name, :version, CAST(:limits AS jsonb), CAST(:by_severity AS jsonb), :description)
         ON CONFLICT (name, version) DO NOTHING
         RETURNING name, version, tier_limits_s, tiers_by_severity, description, created_at
-    """), {
+    """, {
         "name": name, "version": version,
         "limits": json.dumps({str(k): v for k, v in policy.tier_limits_s.items()}),
         "by_severity": (json.dumps({str(k): list(v) for k, v in policy.tiers_by_severity.items()})
                         if policy.tiers_by_severity else None),
         "description": description,
-    })).mappings().first()
+    })
     if row is None:
         raise Conflict(f"policy {policy.key} exists; policies never change, add a new version", field="version")
-    await audit.record(session, caller=caller, entity="scoring_policy", entity_id=policy.key, action="create",
+    await audit.record(db, caller=caller, entity="scoring_policy", entity_id=policy.key, action="create",
                        jurisdiction_code=None, changes={"tier_limits_s": tier_limits_s})
     return policy_out(row)
 
 
 # --- storing scores ---------------------------------------------------------------------------------
 
-UPSERT_SCORES = text("""
+UPSERT_SCORES = Query("""
     INSERT INTO incident_scores AS s (incident_id, policy_key, computed_at, compliant, tiers,
                                       tier1_elapsed_s, tier2_elapsed_s, tier3_elapsed_s,
                                       tier1_state, tier2_state, tier3_state)
@@ -150,7 +148,7 @@ UPSERT_SCORES = text("""
 """)
 
 
-async def store_scores(session: AsyncSession, *, policy_key: str, scores: list[tuple[uuid.UUID, Score]]) -> None:
+async def store_scores(db: Db, *, policy_key: str, scores: list[tuple[uuid.UUID, Score]]) -> None:
     """Upsert one `incident_scores` row per (incident, policy) in one statement."""
     if not scores:
         return
@@ -164,7 +162,7 @@ async def store_scores(session: AsyncSession, *, policy_key: str, scores: list[t
     def state(k):
         return col(lambda s: str(s.tier(k).state) if s.tier(k) else None)
 
-    await session.execute(UPSERT_SCORES, {
+    await db.execute(UPSERT_SCORES, {
         "policy_key": policy_key, "ids": [i for i, _ in scores], "compliant": col(lambda s: s.compliant),
         "tiers": col(lambda s: json.dumps([t.as_dict() for t in s.tiers])),
         "e1": elapsed(1), "e2": elapsed(2), "e3": elapsed(3), "s1": state(1), "s2": state(2), "s3": state(3),
@@ -183,16 +181,16 @@ def score_from_stored(*, policy: Policy, alarm_at: datetime, severity: int | Non
 
 # --- recompute ---------------------------------------------------------------------------------------
 
-async def recompute(session: AsyncSession, *, caller: Caller, policy_key: str, from_: datetime, to: datetime,
+async def recompute(db: Db, *, caller: Caller, policy_key: str, from_: datetime, to: datetime,
                     jurisdiction_code: str | None, now: datetime) -> dict:
     """Score every incident with `from_ <= alarm_at < to` in the caller's jurisdictions (or the given one)
     under `policy_key`, into that policy's rows; scores under other policies stay as they were."""
     caller.require(Role.commander)
     if to <= from_:
         raise InvalidInput("to must be after from", field="to")
-    policy = await load(session, policy_key)
-    scope = await jurisdictions.narrowed_scope(session, caller=caller, code=jurisdiction_code)
-    rows = (await session.execute(text("""
+    policy = await load(db, policy_key)
+    scope = await jurisdictions.narrowed_scope(db, caller=caller, code=jurisdiction_code)
+    rows = await db.fetch("""
         SELECT i.id, i.alarm_at, i.severity,
                COALESCE((SELECT json_agg(json_build_object('tier', a.tier, 'arrived_at', a.arrived_at))
                          FROM arrivals a WHERE a.incident_id = i.id AND a.counts), '[]') AS arrivals
@@ -200,7 +198,7 @@ async def recompute(session: AsyncSession, *, caller: Caller, policy_key: str, f
         WHERE j.path <@ CAST(:scope AS ltree) AND i.alarm_at >= :from_ AND i.alarm_at < :to
         ORDER BY i.alarm_at
         LIMIT :cap
-    """), {"scope": scope, "from_": from_, "to": to, "cap": RECOMPUTE_MAX_INCIDENTS + 1})).mappings().all()
+    """, {"scope": scope, "from_": from_, "to": to, "cap": RECOMPUTE_MAX_INCIDENTS + 1})
     if len(rows) > RECOMPUTE_MAX_INCIDENTS:
         raise InvalidInput(f"more than {RECOMPUTE_MAX_INCIDENTS} incidents; recompute a shorter period",
                            field="to")
@@ -211,8 +209,8 @@ async def recompute(session: AsyncSession, *, caller: Caller, policy_key: str, f
             alarm_at=r["alarm_at"], now=now, policy=policy, severity=r["severity"],
             arrivals=[Arrival(tier=a["tier"], arrived_at=datetime.fromisoformat(a["arrived_at"]))
                       for a in arrivals])))
-    await store_scores(session, policy_key=policy.key, scores=scores)
-    await audit.record(session, caller=caller, entity="scoring_policy", entity_id=policy.key, action="recompute",
+    await store_scores(db, policy_key=policy.key, scores=scores)
+    await audit.record(db, caller=caller, entity="scoring_policy", entity_id=policy.key, action="recompute",
                        jurisdiction_code=jurisdiction_code or caller.jurisdiction_code,
                        changes={"from": from_, "to": to, "incidents": len(scores)})
     return {

@@ -17,19 +17,17 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from domain import policies
 from domain.arrivals import MAX_TIER_BY_UNIT
 from domain.callers import Caller
+from domain.database import Db, Query
 from domain.settings import Settings
 
 VEHICLE_UNITS = ("police",)
 
 # The KNN walk is the inner query over unit_positions alone, so no join can take the index order away: the
 # scope is an InitPlan array and the user check a per-row subplan, both filters on the index scan.
-NEAREST = text("""
+NEAREST = Query("""
     SELECT k.officer_id AS responder_id, u.display_name AS name, u.unit_type, k.jurisdiction_code,
            ST_Distance(k.location, CAST(ST_GeomFromWKB(:scene, 4326) AS geography)) AS distance_m,
            k.recorded_at AS last_seen_at, k.accuracy_m,
@@ -67,15 +65,15 @@ def tiers_within_reach(*, unit_type: str, alarm_at: datetime, now: datetime, eta
             if t <= top and arrive <= alarm_at + timedelta(seconds=limit)]
 
 
-async def nearest_units(session: AsyncSession, *, caller: Caller, incident: dict, limit: int, tier: int | None,
+async def nearest_units(db: Db, *, caller: Caller, incident: dict, limit: int, tier: int | None,
                         now: datetime, settings: Settings) -> list[dict]:
     """The nearest on-duty responders to the incident (rules in the module doc)."""
-    policy = await policies.load(session, incident["policy_key"])
+    policy = await policies.load(db, incident["policy_key"])
     unit_types = [u for u, top in MAX_TIER_BY_UNIT.items() if tier is None or top >= tier]
-    rows = (await session.execute(NEAREST, {
+    rows = await db.fetch(NEAREST, {
         "scene": bytes(incident["location_wkb"]), "scope": caller.scope_path, "unit_types": unit_types,
         "now": now, "seen_since": now - timedelta(seconds=settings.nearest_units_seen_within_s), "limit": limit,
-    })).mappings().all()
+    })
     out = []
     for r in rows:
         distance = float(r["distance_m"])

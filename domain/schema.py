@@ -6,9 +6,8 @@ from functools import lru_cache
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from domain.database import Db
 from domain.settings import REPO_ROOT
 
 
@@ -24,12 +23,12 @@ def expected_revision() -> str:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-async def database_revision(conn: AsyncConnection) -> str | None:
+async def database_revision(db: Db) -> str | None:
     """The revision the database was migrated to, or None when it never was."""
-    exists = await conn.scalar(text("SELECT to_regclass('public.alembic_version') IS NOT NULL"))
+    exists = await db.fetchval("SELECT to_regclass('public.alembic_version') IS NOT NULL")
     if not exists:
         return None
-    return await conn.scalar(text("SELECT version_num FROM alembic_version"))
+    return await db.fetchval("SELECT version_num FROM alembic_version")
 
 
 def sql_statements(script: str) -> list[str]:

@@ -6,13 +6,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 from shapely.geometry import MultiPolygon, Point, Polygon
-from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import audit, jurisdictions
 from domain.callers import Caller, Role
+from domain.database import Db, Query
 from domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from domain.locations import read_area, read_point, wkb
 from domain.paging import decode_cursor, page_of
@@ -87,13 +86,13 @@ def _row(row) -> dict:
     return dict(row)
 
 
-async def get(session: AsyncSession, *, caller: Caller, school_id: uuid.UUID) -> dict:
+async def get(db: Db, *, caller: Caller, school_id: uuid.UUID) -> dict:
     """One school; deleted or outside the caller's jurisdictions, it does not exist (404)."""
-    row = (await session.execute(text(f"""
+    row = await db.fetchrow(f"""
         SELECT {COLUMNS}, j.path::text AS path
         FROM schools s JOIN jurisdictions j ON j.code = s.jurisdiction_code
         WHERE s.id = :id AND s.deleted_at IS NULL
-    """), {"id": school_id})).mappings().first()
+    """, {"id": school_id})
     if row is None or not caller.sees_path(row["path"]):
         raise NotFound(f"no school {school_id}")
     out = dict(row)
@@ -101,7 +100,7 @@ async def get(session: AsyncSession, *, caller: Caller, school_id: uuid.UUID) ->
     return out
 
 
-INSERT = text(f"""
+INSERT = Query(f"""
     INSERT INTO schools AS s (id, external_id, name, kind, jurisdiction_code, address, location, campus, zone_radius_m)
     VALUES (:id, :external_id, :name, :kind, :jurisdiction_code, :address,
             CAST(ST_GeomFromWKB(:location, 4326) AS geography),
@@ -118,17 +117,17 @@ def _params(s: SchoolInput, school_id: uuid.UUID) -> dict:
     }
 
 
-async def create(session: AsyncSession, *, caller: Caller, school: SchoolInput) -> dict:
+async def create(db: Db, *, caller: Caller, school: SchoolInput) -> dict:
     """Register a school in one of the caller's jurisdictions (commanders and admins)."""
     caller.require(Role.commander)
-    await jurisdictions.in_scope(session, caller=caller, code=school.jurisdiction_code)
+    await jurisdictions.in_scope(db, caller=caller, code=school.jurisdiction_code)
     school_id = uuid.uuid4()
     try:
-        async with session.begin_nested():
-            row = (await session.execute(INSERT, _params(school, school_id))).mappings().one()
-    except IntegrityError as exc:
+        async with db.transaction():
+            row = await db.fetchrow(INSERT, _params(school, school_id))
+    except asyncpg.IntegrityConstraintViolationError as exc:
         raise Conflict(f"a school with external_id {school.external_id!r} exists", field="external_id") from exc
-    await audit.record(session, caller=caller, entity="school", entity_id=school_id, action="create",
+    await audit.record(db, caller=caller, entity="school", entity_id=school_id, action="create",
                        jurisdiction_code=school.jurisdiction_code,
                        changes={"name": school.name, "kind": school.kind, "external_id": school.external_id})
     return _row(row)
@@ -137,11 +136,11 @@ async def create(session: AsyncSession, *, caller: Caller, school: SchoolInput) 
 PATCHABLE = {"name", "kind", "jurisdiction_code", "address", "location", "campus", "zone_radius_m", "external_id"}
 
 
-async def update(session: AsyncSession, *, caller: Caller, school_id: uuid.UUID, changes: dict[str, Any],
+async def update(db: Db, *, caller: Caller, school_id: uuid.UUID, changes: dict[str, Any],
                  crs: str | None) -> dict:
     """Change some fields of a school; `campus: null` removes the campus. The result is re-checked whole."""
     caller.require(Role.commander)
-    current = await get(session, caller=caller, school_id=school_id)
+    current = await get(db, caller=caller, school_id=school_id)
     unknown = set(changes) - PATCHABLE
     if unknown:
         raise InvalidInput(f"cannot change {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
@@ -161,11 +160,11 @@ async def update(session: AsyncSession, *, caller: Caller, school_id: uuid.UUID,
         raise InvalidInput("location cannot be removed", field="location")
     check_school(merged)
     if "jurisdiction_code" in changes:
-        await jurisdictions.in_scope(session, caller=caller, code=merged.jurisdiction_code)
+        await jurisdictions.in_scope(db, caller=caller, code=merged.jurisdiction_code)
     params = _params(merged, school_id)
     try:
-        async with session.begin_nested():
-            row = (await session.execute(text(f"""
+        async with db.transaction():
+            row = await db.fetchrow(f"""
                 UPDATE schools AS s SET external_id = :external_id, name = :name, kind = :kind,
                     jurisdiction_code = :jurisdiction_code, address = :address,
                     location = CAST(ST_GeomFromWKB(:location, 4326) AS geography),
@@ -173,26 +172,25 @@ async def update(session: AsyncSession, *, caller: Caller, school_id: uuid.UUID,
                     zone_radius_m = :zone_radius_m, updated_at = now()
                 WHERE s.id = :id
                 RETURNING {COLUMNS}
-            """), params)).mappings().one()
-    except IntegrityError as exc:
+            """, params)
+    except asyncpg.IntegrityConstraintViolationError as exc:
         raise Conflict(f"a school with external_id {merged.external_id!r} exists", field="external_id") from exc
-    await audit.record(session, caller=caller, entity="school", entity_id=school_id, action="update",
+    await audit.record(db, caller=caller, entity="school", entity_id=school_id, action="update",
                        jurisdiction_code=merged.jurisdiction_code, changes=changes)
     return _row(row)
 
 
-async def delete(session: AsyncSession, *, caller: Caller, school_id: uuid.UUID) -> None:
+async def delete(db: Db, *, caller: Caller, school_id: uuid.UUID) -> None:
     """Soft delete: the school leaves lists and zone decisions; its history stays."""
     caller.require(Role.commander)
-    current = await get(session, caller=caller, school_id=school_id)
-    await session.execute(text("UPDATE schools SET deleted_at = now(), updated_at = now() WHERE id = :id"),
-                          {"id": school_id})
-    await audit.record(session, caller=caller, entity="school", entity_id=school_id, action="delete",
+    current = await get(db, caller=caller, school_id=school_id)
+    await db.execute("UPDATE schools SET deleted_at = now(), updated_at = now() WHERE id = :id", {"id": school_id})
+    await audit.record(db, caller=caller, entity="school", entity_id=school_id, action="delete",
                        jurisdiction_code=current["jurisdiction_code"])
 
 
 async def list_page(
-    session: AsyncSession,
+    db: Db,
     *,
     caller: Caller,
     limit: int,
@@ -207,7 +205,7 @@ async def list_page(
     """Schools in the caller's jurisdictions, by id; `near` keeps those whose boundary lies within
     `radius_m` of the point, `bbox` those whose boundary meets the box."""
     after = decode_cursor(cursor, arity=1)
-    scope = await jurisdictions.narrowed_scope(session, caller=caller, code=jurisdiction_code)
+    scope = await jurisdictions.narrowed_scope(db, caller=caller, code=jurisdiction_code)
     params: dict[str, Any] = {"scope": scope, "kind": kind, "q": q, "after": after[0] if after else None,
                               "limit_plus_one": limit + 1}
     where = []
@@ -220,7 +218,7 @@ async def list_page(
         where.append("ST_Intersects(CAST(s.boundary AS geometry), ST_MakeEnvelope(:minlon, :minlat, :maxlon, :maxlat, 4326))")
         params.update(minlon=bbox[0], minlat=bbox[1], maxlon=bbox[2], maxlat=bbox[3])
     extra = "".join(f"\n          AND {w}" for w in where)
-    rows = (await session.execute(text(f"""
+    rows = await db.fetch(f"""
         SELECT {COLUMNS}
         FROM schools s JOIN jurisdictions j ON j.code = s.jurisdiction_code
         WHERE s.deleted_at IS NULL AND j.path <@ CAST(:scope AS ltree)
@@ -229,7 +227,7 @@ async def list_page(
           AND (CAST(:after AS uuid) IS NULL OR s.id > CAST(:after AS uuid)){extra}
         ORDER BY s.id
         LIMIT :limit_plus_one
-    """), params)).mappings().all()
+    """, params)
     return page_of([dict(r) for r in rows], limit=limit, key=lambda r: [str(r["id"])])
 
 
@@ -278,7 +276,7 @@ def school_from_feature(feature: Any, *, crs: str | None) -> SchoolInput:
         raise
 
 
-UPSERT_MANY = text("""
+UPSERT_MANY = Query("""
     INSERT INTO schools AS s (id, external_id, name, kind, jurisdiction_code, address, location, campus, zone_radius_m)
     SELECT i.id, i.external_id, i.name, i.kind, i.jurisdiction_code, i.address,
            CAST(ST_GeomFromWKB(i.location, 4326) AS geography),
@@ -295,15 +293,14 @@ UPSERT_MANY = text("""
 """)
 
 
-async def import_features(session: AsyncSession, *, caller: Caller, features: list[Any], crs: str | None,
+async def import_features(db: Db, *, caller: Caller, features: list[Any], crs: str | None,
                           offset: int = 0) -> list[ImportResult]:
     """Upsert schools by `external_id`, one result per feature in input order. A rejected feature writes
     nothing; the others still land (one multi-row statement for all the good ones)."""
     caller.require(Role.commander)
     results: list[ImportResult] = []
     good: list[tuple[int, SchoolInput]] = []
-    visible = {r["code"] for r in (await session.execute(text(
-        "SELECT code FROM jurisdictions WHERE path <@ CAST(:scope AS ltree)"), {"scope": caller.scope_path})).mappings()}
+    visible = {r["code"] for r in await db.fetch("SELECT code FROM jurisdictions WHERE path <@ CAST(:scope AS ltree)", {"scope": caller.scope_path})}
     seen_external: dict[str, int] = {}
     for i, feature in enumerate(features):
         index = offset + i
@@ -324,10 +321,10 @@ async def import_features(session: AsyncSession, *, caller: Caller, features: li
                 "field": exc.field or "", "message": exc.detail}]))
     # Existing schools with these external ids must be in scope too, or the upsert would move them.
     if seen_external:
-        foreign = {r["external_id"] for r in (await session.execute(text("""
+        foreign = {r["external_id"] for r in await db.fetch("""
             SELECT s.external_id FROM schools s JOIN jurisdictions j ON j.code = s.jurisdiction_code
             WHERE s.external_id = ANY(CAST(:ids AS text[])) AND NOT j.path <@ CAST(:scope AS ltree)
-        """), {"ids": list(seen_external), "scope": caller.scope_path})).mappings()}
+        """, {"ids": list(seen_external), "scope": caller.scope_path})}
         if foreign:
             kept = []
             for index, school in good:
@@ -340,7 +337,7 @@ async def import_features(session: AsyncSession, *, caller: Caller, features: li
             good = kept
     if good:
         ids = [uuid.uuid4() for _ in good]
-        rows = (await session.execute(UPSERT_MANY, {
+        rows = await db.fetch(UPSERT_MANY, {
             "ids": ids,
             "external_ids": [s.external_id for _, s in good],
             "names": [s.name.strip() for _, s in good],
@@ -350,14 +347,14 @@ async def import_features(session: AsyncSession, *, caller: Caller, features: li
             "locations": [wkb(s.location) for _, s in good],
             "campuses": [wkb(s.campus) if s.campus is not None else None for _, s in good],
             "radii": [float(s.zone_radius_m) for _, s in good],
-        })).mappings().all()
+        })
         by_external = {r["external_id"]: r for r in rows if r["external_id"] is not None}
         by_id = {r["id"]: r for r in rows}
         for (index, school), new_id in zip(good, ids, strict=True):
             row = by_external.get(school.external_id) if school.external_id else by_id.get(new_id)
             results[index - offset] = ImportResult(index=index, status="created" if row["inserted"] else "updated",
                                                    id=row["id"], external_id=school.external_id)
-        await audit.record(session, caller=caller, entity="school", entity_id="import", action="import",
+        await audit.record(db, caller=caller, entity="school", entity_id="import", action="import",
                            jurisdiction_code=caller.jurisdiction_code,
                            changes={"created": sum(r.status == "created" for r in results),
                                     "updated": sum(r.status == "updated" for r in results),

@@ -26,13 +26,9 @@ class Settings(BaseSettings):
     pg_port: int | None = Field(default=None, description="Port of the managed local cluster (default: first free from 55432).")
 
     db_pool_size: int = Field(default=20, description="Connections kept open per worker process.")
-    db_max_overflow: int = Field(default=0, description="Extra connections opened (and closed again) under load; "
-                                 "0 keeps prepared statements warm — requests wait up to db_pool_timeout_s instead.")
-    db_pool_timeout_s: float = 5.0
-    db_pool_pre_ping: bool = Field(default=False, description="Test each connection before use (three round trips per "
-                                   "request with asyncpg). Off: a connection found dead fails that request with 503 "
-                                   "and the whole pool is renewed at once.")
-    db_pool_recycle_s: int = Field(default=1800, description="Replace connections older than this (idle firewalls).")
+    db_pool_timeout_s: float = Field(default=5.0, description="How long a request waits for a free connection "
+                                     "before it is answered 503.")
+    db_pool_recycle_s: int = Field(default=1800, description="Close connections idle for longer than this.")
     db_connect_timeout_s: float = 3.0
     db_statement_timeout_ms: int = 30_000
 

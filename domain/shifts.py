@@ -15,12 +15,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+import asyncpg
 
 from domain import audit, jurisdictions, posts
 from domain.callers import Caller, Role
+from domain.database import Db
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.paging import decode_cursor, page_of
 
@@ -126,12 +125,12 @@ def _window_out(row: Any) -> dict:
             "weekdays": list(row["weekdays"])}
 
 
-async def _effective(session: AsyncSession, *, school_id: uuid.UUID | None, path: str) -> tuple[list[dict], int, str | None]:
-    rows = (await session.execute(text(f"""
+async def _effective(db: Db, *, school_id: uuid.UUID | None, path: str) -> tuple[list[dict], int, str | None]:
+    rows = await db.fetch(f"""
         SELECT c.* FROM ({window_candidates_sql(school='CAST(:school AS uuid)', path='CAST(:path AS ltree)')})
              AS c(name, starts_local, ends_local, weekdays, prio, owner)
         ORDER BY c.prio, c.starts_local
-    """), {"school": school_id, "path": path})).mappings().all()
+    """, {"school": school_id, "path": path})
     best = rows[0]["prio"]
     chosen = [r for r in rows if r["prio"] == best]
     return [_window_out(r) for r in chosen], best, chosen[0]["owner"]
@@ -145,104 +144,104 @@ def _source(prio: int, owner: str | None) -> dict:
     return {"source": "jurisdiction", "source_jurisdiction_code": owner}
 
 
-async def jurisdiction_windows(session: AsyncSession, *, caller: Caller, code: str) -> dict:
+async def jurisdiction_windows(db: Db, *, caller: Caller, code: str) -> dict:
     """The windows that apply in a jurisdiction: its own, else the nearest ancestor's, else the defaults."""
-    j = await jurisdictions.get(session, code=code, caller=caller)
-    windows, prio, owner = await _effective(session, school_id=None, path=j["path"])
+    j = await jurisdictions.get(db, code=code, caller=caller)
+    windows, prio, owner = await _effective(db, school_id=None, path=j["path"])
     return {"jurisdiction_code": code, "school_id": None, "time_zone": j["time_zone"], **_source(prio, owner),
             "windows": windows}
 
 
-async def school_windows(session: AsyncSession, *, caller: Caller, school: dict) -> dict:
+async def school_windows(db: Db, *, caller: Caller, school: dict) -> dict:
     """The windows that apply at a school: its override, else its jurisdiction's effective windows."""
-    j = await jurisdictions.get(session, code=school["jurisdiction_code"], caller=None)
-    windows, prio, owner = await _effective(session, school_id=school["id"], path=j["path"])
+    j = await jurisdictions.get(db, code=school["jurisdiction_code"], caller=None)
+    windows, prio, owner = await _effective(db, school_id=school["id"], path=j["path"])
     return {"jurisdiction_code": school["jurisdiction_code"], "school_id": school["id"], "time_zone": j["time_zone"],
             **_source(prio, owner), "windows": windows}
 
 
-async def _replace(session: AsyncSession, *, code: str, school_id: uuid.UUID | None, windows: list[DutyWindow]) -> None:
-    await session.execute(text("""
+async def _replace(db: Db, *, code: str, school_id: uuid.UUID | None, windows: list[DutyWindow]) -> None:
+    await db.execute("""
         DELETE FROM duty_windows WHERE jurisdiction_code = :code
           AND school_id IS NOT DISTINCT FROM CAST(:school AS uuid)
-    """), {"code": code, "school": school_id})
+    """, {"code": code, "school": school_id})
     if windows:
-        await session.execute(text("""
+        await db.execute("""
             INSERT INTO duty_windows (id, jurisdiction_code, school_id, name, starts_local, ends_local, weekdays)
             SELECT gen_random_uuid(), :code, CAST(:school AS uuid), w.name, w.s, w.e,
                    CAST(string_to_array(w.wd, ',') AS smallint[])
             FROM unnest(CAST(:names AS text[]), CAST(:starts AS time[]), CAST(:ends AS time[]), CAST(:wds AS text[]))
                  AS w(name, s, e, wd)
-        """), {"code": code, "school": school_id, "names": [w.name for w in windows],
+        """, {"code": code, "school": school_id, "names": [w.name for w in windows],
                "starts": [w.starts_local for w in windows], "ends": [w.ends_local for w in windows],
                "wds": [",".join(map(str, w.weekdays)) for w in windows]})
 
 
-async def set_jurisdiction_windows(session: AsyncSession, *, caller: Caller, code: str,
+async def set_jurisdiction_windows(db: Db, *, caller: Caller, code: str,
                                    windows: list[DutyWindow]) -> dict:
     """Replace a jurisdiction's own windows (commanders); an empty list makes it inherit again."""
     caller.require(Role.commander)
-    await jurisdictions.get(session, code=code, caller=caller)
-    await _replace(session, code=code, school_id=None, windows=check_windows(windows))
-    await audit.record(session, caller=caller, entity="duty_windows", entity_id=code, action="replace",
+    await jurisdictions.get(db, code=code, caller=caller)
+    await _replace(db, code=code, school_id=None, windows=check_windows(windows))
+    await audit.record(db, caller=caller, entity="duty_windows", entity_id=code, action="replace",
                        jurisdiction_code=code, changes={"windows": [w.__dict__ for w in windows]})
-    return await jurisdiction_windows(session, caller=caller, code=code)
+    return await jurisdiction_windows(db, caller=caller, code=code)
 
 
-async def set_school_windows(session: AsyncSession, *, caller: Caller, school: dict,
+async def set_school_windows(db: Db, *, caller: Caller, school: dict,
                              windows: list[DutyWindow]) -> dict:
     """Replace a school's override windows (commanders); an empty list removes the override."""
     caller.require(Role.commander)
-    await _replace(session, code=school["jurisdiction_code"], school_id=school["id"], windows=check_windows(windows))
-    await audit.record(session, caller=caller, entity="duty_windows", entity_id=school["id"], action="replace",
+    await _replace(db, code=school["jurisdiction_code"], school_id=school["id"], windows=check_windows(windows))
+    await audit.record(db, caller=caller, entity="duty_windows", entity_id=school["id"], action="replace",
                        jurisdiction_code=school["jurisdiction_code"],
                        changes={"windows": [w.__dict__ for w in windows]})
-    return await school_windows(session, caller=caller, school=school)
+    return await school_windows(db, caller=caller, school=school)
 
 
 # --- the calendar ------------------------------------------------------------------------------------
 
-async def non_school_days(session: AsyncSession, *, caller: Caller, code: str, date_from: date | None,
+async def non_school_days(db: Db, *, caller: Caller, code: str, date_from: date | None,
                           date_to: date | None, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
     """The non-school days that hold in a jurisdiction (its own and its ancestors'), by day."""
-    j = await jurisdictions.get(session, code=code, caller=caller)
+    j = await jurisdictions.get(db, code=code, caller=caller)
     after = decode_cursor(cursor, arity=2)
-    rows = (await session.execute(text("""
+    rows = await db.fetch("""
         SELECT n.day, n.jurisdiction_code, n.reason, n.jurisdiction_code = :code AS own
         FROM non_school_days n JOIN jurisdictions nj ON nj.code = n.jurisdiction_code
         WHERE nj.path @> CAST(:path AS ltree)
           AND (CAST(:d0 AS date) IS NULL OR n.day >= :d0) AND (CAST(:d1 AS date) IS NULL OR n.day <= :d1)
           AND (CAST(:after_day AS date) IS NULL OR (n.day, n.jurisdiction_code) > (CAST(:after_day AS date), :after_code))
         ORDER BY n.day, n.jurisdiction_code LIMIT :n
-    """), {"code": code, "path": j["path"], "d0": date_from, "d1": date_to,
+    """, {"code": code, "path": j["path"], "d0": date_from, "d1": date_to,
            "after_day": date.fromisoformat(after[0]) if after else None, "after_code": after[1] if after else None,
-           "n": limit + 1})).mappings().all()
+           "n": limit + 1})
     return page_of([dict(r) for r in rows], limit=limit, key=lambda r: [r["day"].isoformat(), r["jurisdiction_code"]])
 
 
-async def add_non_school_day(session: AsyncSession, *, caller: Caller, code: str, day: date,
+async def add_non_school_day(db: Db, *, caller: Caller, code: str, day: date,
                              reason: str | None) -> dict:
     """Mark a day as having no school in the jurisdiction and below it (commanders); repeating it updates the reason."""
     caller.require(Role.commander)
-    await jurisdictions.get(session, code=code, caller=caller)
-    row = (await session.execute(text("""
+    await jurisdictions.get(db, code=code, caller=caller)
+    row = await db.fetchrow("""
         INSERT INTO non_school_days (jurisdiction_code, day, reason) VALUES (:code, :day, :reason)
         ON CONFLICT (jurisdiction_code, day) DO UPDATE SET reason = EXCLUDED.reason
         RETURNING day, jurisdiction_code, reason, true AS own
-    """), {"code": code, "day": day, "reason": reason})).mappings().one()
-    await audit.record(session, caller=caller, entity="non_school_day", entity_id=f"{code}:{day}", action="set",
+    """, {"code": code, "day": day, "reason": reason})
+    await audit.record(db, caller=caller, entity="non_school_day", entity_id=f"{code}:{day}", action="set",
                        jurisdiction_code=code, changes={"reason": reason})
     return dict(row)
 
 
-async def remove_non_school_day(session: AsyncSession, *, caller: Caller, code: str, day: date) -> None:
+async def remove_non_school_day(db: Db, *, caller: Caller, code: str, day: date) -> None:
     caller.require(Role.commander)
-    await jurisdictions.get(session, code=code, caller=caller)
-    result = await session.execute(text("DELETE FROM non_school_days WHERE jurisdiction_code = :code AND day = :day"),
-                                   {"code": code, "day": day})
-    if not result.rowcount:
+    await jurisdictions.get(db, code=code, caller=caller)
+    deleted = await db.execute("DELETE FROM non_school_days WHERE jurisdiction_code = :code AND day = :day",
+                               {"code": code, "day": day})
+    if not deleted:
         raise NotFound(f"{day} is not a non-school day of {code}")
-    await audit.record(session, caller=caller, entity="non_school_day", entity_id=f"{code}:{day}", action="delete",
+    await audit.record(db, caller=caller, entity="non_school_day", entity_id=f"{code}:{day}", action="delete",
                        jurisdiction_code=code)
 
 
@@ -254,38 +253,38 @@ SHIFT_COLUMNS = """
 """
 
 
-async def officers_in_scope(session: AsyncSession, *, caller: Caller, officer_ids: list[uuid.UUID],
+async def officers_in_scope(db: Db, *, caller: Caller, officer_ids: list[uuid.UUID],
                             field: str = "officer_id") -> None:
     """Every id is an active officer (or commander) in the caller's jurisdictions, else 422 naming the field."""
-    found = {r["id"] for r in (await session.execute(text("""
+    found = {r["id"] for r in await db.fetch("""
         SELECT u.id FROM users u JOIN jurisdictions j ON j.code = u.jurisdiction_code
         WHERE u.id = ANY(CAST(:ids AS uuid[])) AND u.active AND u.role IN ('officer', 'commander')
           AND j.path <@ CAST(:scope AS ltree)
-    """), {"ids": list(set(officer_ids)), "scope": caller.scope_path})).mappings()}
+    """, {"ids": list(set(officer_ids)), "scope": caller.scope_path})}
     for oid in officer_ids:
         if oid not in found:
             raise InvalidInput(f"no active officer {oid} in your jurisdictions", field=field)
 
 
-async def _lock_officers(session: AsyncSession, officer_ids: list[uuid.UUID]) -> None:
+async def _lock_officers(db: Db, officer_ids: list[uuid.UUID]) -> None:
     """Serialise shift writes per officer until the transaction ends, so two concurrent assignments cannot
     both pass the overlap check (ids sorted, so two writers never wait on each other in a cycle)."""
-    await session.execute(text("""
+    await db.execute("""
         SELECT pg_advisory_xact_lock(hashtextextended('shift-officer:' || o::text, 0))
         FROM unnest(CAST(:ids AS uuid[])) AS o ORDER BY o
-    """), {"ids": sorted(set(officer_ids))})
+    """, {"ids": sorted(set(officer_ids))})
 
 
-async def _refuse_overlap(session: AsyncSession, *, officer_id: uuid.UUID, starts_at: datetime, ends_at: datetime,
+async def _refuse_overlap(db: Db, *, officer_id: uuid.UUID, starts_at: datetime, ends_at: datetime,
                           ignore: uuid.UUID | None = None) -> None:
     """409 when the officer already has another shift overlapping [starts_at, ends_at): nobody stands at two
     posts at once. Shifts that merely touch (one ends when the other starts) do not overlap."""
-    clash = (await session.execute(text("""
+    clash = await db.fetchrow("""
         SELECT sh.id, sh.post_id, sh.starts_at, sh.ends_at FROM shifts sh
         WHERE sh.officer_id = :officer AND sh.starts_at < :e AND sh.ends_at > :s
           AND sh.id IS DISTINCT FROM CAST(:ignore AS uuid)
         ORDER BY sh.starts_at LIMIT 1
-    """), {"officer": officer_id, "s": starts_at, "e": ends_at, "ignore": ignore})).mappings().first()
+    """, {"officer": officer_id, "s": starts_at, "e": ends_at, "ignore": ignore})
     if clash is not None:
         raise Conflict(f"the officer already has shift {clash['id']} at post {clash['post_id']} from "
                        f"{clash['starts_at'].isoformat()} to {clash['ends_at'].isoformat()}", field="starts_at")
@@ -298,38 +297,38 @@ def _check_span(starts_at: datetime, ends_at: datetime) -> None:
         raise InvalidInput("a shift lasts at most 24 hours", field="ends_at")
 
 
-async def create(session: AsyncSession, *, caller: Caller, officer_id: uuid.UUID, post_id: uuid.UUID,
+async def create(db: Db, *, caller: Caller, officer_id: uuid.UUID, post_id: uuid.UUID,
                  starts_at: datetime, ends_at: datetime, window_name: str | None = None) -> dict:
     """Assign an officer of the caller's jurisdictions to a post of its jurisdictions for [starts_at, ends_at).
     An officer's shifts never overlap (409 naming the one in the way)."""
     caller.require(Role.commander)
     _check_span(starts_at, ends_at)
-    post = await posts.get(session, caller=caller, post_id=post_id, field="post_id")
-    await officers_in_scope(session, caller=caller, officer_ids=[officer_id])
-    await _lock_officers(session, [officer_id])
-    await _refuse_overlap(session, officer_id=officer_id, starts_at=starts_at, ends_at=ends_at)
+    post = await posts.get(db, caller=caller, post_id=post_id, field="post_id")
+    await officers_in_scope(db, caller=caller, officer_ids=[officer_id])
+    await _lock_officers(db, [officer_id])
+    await _refuse_overlap(db, officer_id=officer_id, starts_at=starts_at, ends_at=ends_at)
     shift_id = uuid.uuid4()
     try:
-        async with session.begin_nested():
-            await session.execute(text("""
+        async with db.transaction():
+            await db.execute("""
                 INSERT INTO shifts (id, officer_id, post_id, jurisdiction_code, starts_at, ends_at, window_name, created_by)
                 VALUES (:id, :officer, :post, :code, :s, :e, :w, :by)
-            """), {"id": shift_id, "officer": officer_id, "post": post_id, "code": post["jurisdiction_code"],
+            """, {"id": shift_id, "officer": officer_id, "post": post_id, "code": post["jurisdiction_code"],
                    "s": starts_at, "e": ends_at, "w": window_name, "by": caller.user_id})
-    except IntegrityError as exc:
+    except asyncpg.IntegrityConstraintViolationError as exc:
         raise Conflict("this officer already has a shift at this post starting then", field="starts_at") from exc
-    await audit.record(session, caller=caller, entity="shift", entity_id=shift_id, action="create",
+    await audit.record(db, caller=caller, entity="shift", entity_id=shift_id, action="create",
                        jurisdiction_code=post["jurisdiction_code"],
                        changes={"officer_id": officer_id, "post_id": post_id, "starts_at": starts_at, "ends_at": ends_at})
-    return await get(session, caller=caller, shift_id=shift_id)
+    return await get(db, caller=caller, shift_id=shift_id)
 
 
-async def get(session: AsyncSession, *, caller: Caller, shift_id: uuid.UUID) -> dict:
-    row = (await session.execute(text(f"""
+async def get(db: Db, *, caller: Caller, shift_id: uuid.UUID) -> dict:
+    row = await db.fetchrow(f"""
         SELECT {SHIFT_COLUMNS}, j.path::text AS path
         FROM shifts sh JOIN posts p ON p.id = sh.post_id JOIN jurisdictions j ON j.code = sh.jurisdiction_code
         WHERE sh.id = :id
-    """), {"id": shift_id})).mappings().first()
+    """, {"id": shift_id})
     if row is None or not (caller.sees_path(row["path"]) or row["officer_id"] == caller.user_id):
         raise NotFound(f"no shift {shift_id}")
     out = dict(row)
@@ -340,11 +339,11 @@ async def get(session: AsyncSession, *, caller: Caller, shift_id: uuid.UUID) -> 
 SHIFT_PATCHABLE = ("officer_id", "post_id", "starts_at", "ends_at", "window_name")
 
 
-async def _editable(session: AsyncSession, *, caller: Caller, shift_id: uuid.UUID, now: datetime) -> dict:
+async def _editable(db: Db, *, caller: Caller, shift_id: uuid.UUID, now: datetime) -> dict:
     """A shift the commander may still change: in scope (else 404) and not begun (else 409)."""
     caller.require(Role.commander)
-    current = await get(session, caller=caller, shift_id=shift_id)
-    if not caller.sees_path(await jurisdictions.path_of(session, code=current["jurisdiction_code"]) or ""):
+    current = await get(db, caller=caller, shift_id=shift_id)
+    if not caller.sees_path(await jurisdictions.path_of(db, code=current["jurisdiction_code"]) or ""):
         raise NotFound(f"no shift {shift_id}")
     if current["starts_at"] <= now:
         raise Conflict("the shift has begun: its record stays as it is for compliance (end it early by "
@@ -352,41 +351,41 @@ async def _editable(session: AsyncSession, *, caller: Caller, shift_id: uuid.UUI
     return current
 
 
-async def update(session: AsyncSession, *, caller: Caller, shift_id: uuid.UUID, changes: dict, now: datetime) -> dict:
+async def update(db: Db, *, caller: Caller, shift_id: uuid.UUID, changes: dict, now: datetime) -> dict:
     """Change a shift that has not begun (commanders): officer, post, times or window name."""
-    current = await _editable(session, caller=caller, shift_id=shift_id, now=now)
+    current = await _editable(db, caller=caller, shift_id=shift_id, now=now)
     merged = {k: changes.get(k, current[k]) for k in SHIFT_PATCHABLE}
     _check_span(merged["starts_at"], merged["ends_at"])
     if merged["starts_at"] <= now:
         raise InvalidInput("a shift can only be moved to start in the future", field="starts_at")
-    post = await posts.get(session, caller=caller, post_id=merged["post_id"], field="post_id")
+    post = await posts.get(db, caller=caller, post_id=merged["post_id"], field="post_id")
     if merged["officer_id"] != current["officer_id"]:
-        await officers_in_scope(session, caller=caller, officer_ids=[merged["officer_id"]])
-    await _lock_officers(session, [merged["officer_id"]])
-    await _refuse_overlap(session, officer_id=merged["officer_id"], starts_at=merged["starts_at"],
+        await officers_in_scope(db, caller=caller, officer_ids=[merged["officer_id"]])
+    await _lock_officers(db, [merged["officer_id"]])
+    await _refuse_overlap(db, officer_id=merged["officer_id"], starts_at=merged["starts_at"],
                           ends_at=merged["ends_at"], ignore=shift_id)
     try:
-        async with session.begin_nested():
-            await session.execute(text("""
+        async with db.transaction():
+            await db.execute("""
                 UPDATE shifts SET officer_id = :officer, post_id = :post, jurisdiction_code = :code,
                        starts_at = :s, ends_at = :e, window_name = :w
                 WHERE id = :id
-            """), {"id": shift_id, "officer": merged["officer_id"], "post": merged["post_id"],
+            """, {"id": shift_id, "officer": merged["officer_id"], "post": merged["post_id"],
                    "code": post["jurisdiction_code"], "s": merged["starts_at"], "e": merged["ends_at"],
                    "w": merged["window_name"]})
-    except IntegrityError as exc:
+    except asyncpg.IntegrityConstraintViolationError as exc:
         raise Conflict("this officer already has a shift at this post starting then", field="starts_at") from exc
-    await audit.record(session, caller=caller, entity="shift", entity_id=shift_id, action="update",
+    await audit.record(db, caller=caller, entity="shift", entity_id=shift_id, action="update",
                        jurisdiction_code=post["jurisdiction_code"],
                        changes={k: v for k, v in merged.items() if v != current[k]})
-    return await get(session, caller=caller, shift_id=shift_id)
+    return await get(db, caller=caller, shift_id=shift_id)
 
 
-async def delete(session: AsyncSession, *, caller: Caller, shift_id: uuid.UUID, now: datetime) -> None:
+async def delete(db: Db, *, caller: Caller, shift_id: uuid.UUID, now: datetime) -> None:
     """Cancel a shift that has not begun (commanders); a begun shift is history and stays."""
-    current = await _editable(session, caller=caller, shift_id=shift_id, now=now)
-    await session.execute(text("DELETE FROM shifts WHERE id = :id"), {"id": shift_id})
-    await audit.record(session, caller=caller, entity="shift", entity_id=shift_id, action="delete",
+    current = await _editable(db, caller=caller, shift_id=shift_id, now=now)
+    await db.execute("DELETE FROM shifts WHERE id = :id", {"id": shift_id})
+    await audit.record(db, caller=caller, entity="shift", entity_id=shift_id, action="delete",
                        jurisdiction_code=current["jurisdiction_code"],
                        changes={"officer_id": current["officer_id"], "post_id": current["post_id"],
                                 "starts_at": current["starts_at"], "ends_at": current["ends_at"]})
@@ -418,7 +417,7 @@ def planned_spans(*, windows: list[DutyWindow], date_from: date, date_to: date, 
     return spans
 
 
-async def generate(session: AsyncSession, *, caller: Caller, assignments: dict[uuid.UUID, list[uuid.UUID]],
+async def generate(db: Db, *, caller: Caller, assignments: dict[uuid.UUID, list[uuid.UUID]],
                    date_from: date, date_to: date, window_names: list[str] | None = None) -> dict:
     """Create a shift for each assigned officer at each post in each window on each school day from `date_from`
     to `date_to` (local dates). Shifts that already exist are kept, so running it twice changes nothing."""
@@ -428,18 +427,18 @@ async def generate(session: AsyncSession, *, caller: Caller, assignments: dict[u
     if (date_to - date_from).days >= GENERATE_MAX_DAYS:
         raise InvalidInput(f"at most {GENERATE_MAX_DAYS} days at once", field="to")
     officer_ids = sorted({o for officers in assignments.values() for o in officers})
-    await officers_in_scope(session, caller=caller, officer_ids=officer_ids, field="assignments")
+    await officers_in_scope(db, caller=caller, officer_ids=officer_ids, field="assignments")
     plan: list[tuple[uuid.UUID, uuid.UUID, str, datetime, datetime, str]] = []
     for post_id, officers in assignments.items():
-        post = await posts.get(session, caller=caller, post_id=post_id, field="post_ids")
+        post = await posts.get(db, caller=caller, post_id=post_id, field="post_ids")
         school = {"id": post["school_id"], "jurisdiction_code": post["jurisdiction_code"]}
-        windows = [_as_window(w) for w in (await school_windows(session, caller=caller, school=school))["windows"]]
+        windows = [_as_window(w) for w in (await school_windows(db, caller=caller, school=school))["windows"]]
         if window_names:
             windows = [w for w in windows if w.name in window_names]
-        closed = {r["day"] for r in (await session.execute(text("""
+        closed = {r["day"] for r in await db.fetch("""
             SELECT n.day FROM non_school_days n JOIN jurisdictions nj ON nj.code = n.jurisdiction_code
             WHERE nj.path @> CAST(:path AS ltree) AND n.day BETWEEN :d0 AND :d1
-        """), {"path": post["path"], "d0": date_from, "d1": date_to})).mappings()}
+        """, {"path": post["path"], "d0": date_from, "d1": date_to})}
         spans = planned_spans(windows=windows, date_from=date_from, date_to=date_to, closed=closed,
                               time_zone=post["time_zone"])
         plan += [(o, post_id, post["jurisdiction_code"], s, e, name) for o in officers for s, e, name in spans]
@@ -448,13 +447,13 @@ async def generate(session: AsyncSession, *, caller: Caller, assignments: dict[u
     created: list[uuid.UUID] = []
     existing = 0
     if plan:
-        await _lock_officers(session, officer_ids)
+        await _lock_officers(db, officer_ids)
         columns = {"o": [x[0] for x in plan], "p": [x[1] for x in plan], "c": [x[2] for x in plan],
                    "s": [x[3] for x in plan], "e": [x[4] for x in plan], "w": [x[5] for x in plan],
                    "first": first_in_plan([(x[0], x[3], x[4]) for x in plan])}
         # A planned shift is made unless that very shift exists, or the officer is already busy then (another
         # post, another span) or earlier in this plan (an officer assigned to two posts gets the first one).
-        rows = (await session.execute(text("""
+        rows = await db.fetchrow("""
             WITH x AS (
                 SELECT x.*
                 FROM unnest(CAST(:o AS uuid[]), CAST(:p AS uuid[]), CAST(:c AS text[]), CAST(:s AS timestamptz[]),
@@ -478,10 +477,10 @@ async def generate(session: AsyncSession, *, caller: Caller, assignments: dict[u
             )
             SELECT (SELECT array_agg(id) FROM made) AS created,
                    (SELECT count(*) FROM judged WHERE same) AS existing
-        """), {**columns, "by": caller.user_id})).mappings().one()
+        """, {**columns, "by": caller.user_id})
         created, existing = list(rows["created"] or []), rows["existing"]
     overlapping = len(plan) - len(created) - existing
-    await audit.record(session, caller=caller, entity="shift", entity_id="generate", action="generate",
+    await audit.record(db, caller=caller, entity="shift", entity_id="generate", action="generate",
                        jurisdiction_code=caller.jurisdiction_code,
                        changes={"from": date_from, "to": date_to, "planned": len(plan), "created": len(created),
                                 "overlapping": overlapping})
@@ -506,16 +505,16 @@ def first_in_plan(spans: list[tuple[uuid.UUID, datetime, datetime]]) -> list[boo
     return out
 
 
-async def list_page(session: AsyncSession, *, caller: Caller, limit: int, cursor: str | None,
+async def list_page(db: Db, *, caller: Caller, limit: int, cursor: str | None,
                     officer_id: uuid.UUID | None = None, post_id: uuid.UUID | None = None,
                     school_id: uuid.UUID | None = None, jurisdiction_code: str | None = None,
                     starts_from: datetime | None = None, starts_to: datetime | None = None) -> tuple[list[dict], str | None]:
     """Shifts by (starts_at, id); officers see only their own, others those in their jurisdictions."""
     after = decode_cursor(cursor, arity=2)
-    scope = await jurisdictions.narrowed_scope(session, caller=caller, code=jurisdiction_code)
+    scope = await jurisdictions.narrowed_scope(db, caller=caller, code=jurisdiction_code)
     if caller.role is Role.officer:
         officer_id = caller.user_id
-    rows = (await session.execute(text(f"""
+    rows = await db.fetch(f"""
         SELECT {SHIFT_COLUMNS}
         FROM shifts sh JOIN posts p ON p.id = sh.post_id JOIN jurisdictions j ON j.code = sh.jurisdiction_code
         WHERE (j.path <@ CAST(:scope AS ltree) OR sh.officer_id = CAST(:me AS uuid))
@@ -526,24 +525,23 @@ async def list_page(session: AsyncSession, *, caller: Caller, limit: int, cursor
           AND (CAST(:s1 AS timestamptz) IS NULL OR sh.starts_at < :s1)
           AND (CAST(:a_at AS timestamptz) IS NULL OR (sh.starts_at, sh.id) > (CAST(:a_at AS timestamptz), CAST(:a_id AS uuid)))
         ORDER BY sh.starts_at, sh.id LIMIT :n
-    """), {"scope": scope, "me": caller.user_id, "officer": officer_id, "post": post_id, "school": school_id,
+    """, {"scope": scope, "me": caller.user_id, "officer": officer_id, "post": post_id, "school": school_id,
            "s0": starts_from, "s1": starts_to, "a_at": datetime.fromisoformat(after[0]) if after else None,
-           "a_id": after[1] if after else None, "n": limit + 1})).mappings().all()
+           "a_id": after[1] if after else None, "n": limit + 1})
     return page_of([dict(r) for r in rows], limit=limit, key=lambda r: [r["starts_at"].isoformat(), str(r["id"])])
 
 
-async def caller_today(session: AsyncSession, *, caller: Caller, now: datetime) -> date:
+async def caller_today(db: Db, *, caller: Caller, now: datetime) -> date:
     """Today's date in the time zone of the caller's jurisdiction."""
-    tz = await session.scalar(text("SELECT time_zone FROM jurisdictions WHERE code = :c"),
-                              {"c": caller.jurisdiction_code})
+    tz = await db.fetchval("SELECT time_zone FROM jurisdictions WHERE code = :c", {"c": caller.jurisdiction_code})
     return now.astimezone(ZoneInfo(tz or jurisdictions.DEFAULT_TIME_ZONE)).date()
 
 
-async def my_shifts(session: AsyncSession, *, caller: Caller, day: date) -> list[dict]:
+async def my_shifts(db: Db, *, caller: Caller, day: date) -> list[dict]:
     """The caller's shifts starting on `day` (local date of each shift's jurisdiction), with post, school,
     geofence and window: what the phone shows."""
     lo = datetime.combine(day, time(0), tzinfo=UTC) - timedelta(days=1)
-    rows = (await session.execute(text(f"""
+    rows = await db.fetch(f"""
         SELECT {SHIFT_COLUMNS}, p.name AS post_name, p.kind AS post_kind,
                CAST(ST_AsGeoJSON(p.location, 7) AS json) AS post_location, p.radius_m,
                s.name AS school_name, j.time_zone,
@@ -554,7 +552,7 @@ async def my_shifts(session: AsyncSession, *, caller: Caller, day: date) -> list
         WHERE sh.officer_id = :me AND sh.starts_at >= :lo AND sh.starts_at < :hi
           AND CAST(sh.starts_at AT TIME ZONE j.time_zone AS date) = :day
         ORDER BY sh.starts_at, sh.id
-    """), {"me": caller.user_id, "lo": lo, "hi": lo + timedelta(days=3), "day": day})).mappings().all()
+    """, {"me": caller.user_id, "lo": lo, "hi": lo + timedelta(days=3), "day": day})
     return [{
         "id": r["id"], "officer_id": r["officer_id"], "post_id": r["post_id"], "school_id": r["school_id"],
         "jurisdiction_code": r["jurisdiction_code"], "starts_at": r["starts_at"], "ends_at": r["ends_at"],

@@ -20,11 +20,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from domain import jurisdictions, policies
 from domain.callers import Caller
+from domain.database import Db
 from domain.errors import InvalidInput
 
 GROUPS = {
@@ -92,7 +90,7 @@ def _round(v: Any) -> float | None:
     return round(float(v), 1) if v is not None else None
 
 
-async def response_times(session: AsyncSession, *, caller: Caller, from_: datetime, to: datetime, group_by: str,
+async def response_times(db: Db, *, caller: Caller, from_: datetime, to: datetime, group_by: str,
                          policy_key: str | None, jurisdiction_code: str | None, now: datetime) -> dict:
     """Per group: incident count and, per tier, met/missed/pending counts, met_ratio, p50_s, p90_s,
     p90_compliant (definitions in the module doc)."""
@@ -100,12 +98,12 @@ async def response_times(session: AsyncSession, *, caller: Caller, from_: dateti
         raise InvalidInput(f"group_by must be one of {', '.join(GROUPS)}", field="group_by")
     if to <= from_:
         raise InvalidInput("to must be after from", field="to")
-    policy = await policies.load(session, policy_key or policies.DEFAULT_POLICY_KEY)
-    scope = await jurisdictions.narrowed_scope(session, caller=caller, code=jurisdiction_code)
-    rows = (await session.execute(text(response_times_sql(group_by)), {
+    policy = await policies.load(db, policy_key or policies.DEFAULT_POLICY_KEY)
+    scope = await jurisdictions.narrowed_scope(db, caller=caller, code=jurisdiction_code)
+    rows = await db.fetch(response_times_sql(group_by), {
         "policy_key": policy.key, "policy_name": policy.name, "policy_version": policy.version, "scope": scope,
         "from_": from_, "to": to, "now": now,
-    })).mappings().all()
+    })
     groups = []
     for r in rows:
         tiers = []

@@ -7,14 +7,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import audit, credentials, jurisdictions
 from domain.callers import Caller, Role, UnitType
+from domain.database import Db
 from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from domain.paging import decode_cursor, page_of
 
@@ -64,12 +63,12 @@ class NewUser:
     unit_type: UnitType = UnitType.police
 
 
-async def get(session: AsyncSession, *, user_id: uuid.UUID, caller: Caller | None) -> dict:
+async def get(db: Db, *, user_id: uuid.UUID, caller: Caller | None) -> dict:
     """One user; outside the caller's jurisdictions it does not exist (404)."""
-    row = (await session.execute(text(f"""
+    row = await db.fetchrow(f"""
         SELECT {COLUMNS}, j.path::text AS path FROM users u JOIN jurisdictions j ON j.code = u.jurisdiction_code
         WHERE u.id = :id
-    """), {"id": user_id})).mappings().first()
+    """, {"id": user_id})
     if row is None or (caller is not None and not caller.sees_path(row["path"])):
         raise NotFound(f"no user {user_id}")
     out = dict(row)
@@ -77,38 +76,38 @@ async def get(session: AsyncSession, *, user_id: uuid.UUID, caller: Caller | Non
     return out
 
 
-async def create(session: AsyncSession, *, caller: Caller, new: NewUser) -> dict:
+async def create(db: Db, *, caller: Caller, new: NewUser) -> dict:
     """Admins create users in their own jurisdictions; the password is stored only as an argon2 hash."""
     caller.require(Role.admin)
     username = normalise_username(new.username)
-    await jurisdictions.in_scope(session, caller=caller, code=new.jurisdiction_code)
+    await jurisdictions.in_scope(db, caller=caller, code=new.jurisdiction_code)
     password_hash = hash_password(new.password)
     user_id = uuid.uuid4()
     try:
-        async with session.begin_nested():
-            await session.execute(text("""
+        async with db.transaction():
+            await db.execute("""
                 INSERT INTO users (id, username, display_name, role, unit_type, jurisdiction_code, phone, password_hash)
                 VALUES (:id, :username, :display_name, :role, :unit_type, :jurisdiction_code, :phone, :password_hash)
-            """), {"id": user_id, "username": username, "display_name": new.display_name, "role": new.role.value,
+            """, {"id": user_id, "username": username, "display_name": new.display_name, "role": new.role.value,
                    "unit_type": new.unit_type.value, "jurisdiction_code": new.jurisdiction_code,
                    "phone": new.phone, "password_hash": password_hash})
-    except IntegrityError as exc:
+    except asyncpg.IntegrityConstraintViolationError as exc:
         raise Conflict(f"username {username!r} is taken", field="username") from exc
-    await audit.record(session, caller=caller, entity="user", entity_id=user_id, action="create",
+    await audit.record(db, caller=caller, entity="user", entity_id=user_id, action="create",
                        jurisdiction_code=new.jurisdiction_code,
                        changes={"username": username, "role": new.role.value,
                                 "jurisdiction_code": new.jurisdiction_code, "unit_type": new.unit_type.value})
-    return await get(session, user_id=user_id, caller=None)
+    return await get(db, user_id=user_id, caller=None)
 
 
 SELF_EDITABLE = {"display_name", "phone", "password"}
 ADMIN_EDITABLE = SELF_EDITABLE | {"role", "jurisdiction_code", "active", "unit_type"}
 
 
-async def update(session: AsyncSession, *, caller: Caller, user_id: uuid.UUID, changes: dict[str, Any]) -> dict:
+async def update(db: Db, *, caller: Caller, user_id: uuid.UUID, changes: dict[str, Any]) -> dict:
     """Change a user. People edit their own name, phone and password; only admins change role, jurisdiction
     or active flag, and never their own role or jurisdiction."""
-    current = await get(session, user_id=user_id, caller=caller)
+    current = await get(db, user_id=user_id, caller=caller)
     is_self = caller.user_id == user_id
     allowed = ADMIN_EDITABLE if caller.role is Role.admin else (SELF_EDITABLE if is_self else set())
     if not allowed:
@@ -125,25 +124,25 @@ async def update(session: AsyncSession, *, caller: Caller, user_id: uuid.UUID, c
             params["password_hash"] = hash_password(value)
             continue
         if key == "jurisdiction_code":
-            await jurisdictions.in_scope(session, caller=caller, code=value)
+            await jurisdictions.in_scope(db, caller=caller, code=value)
         if key in ("role", "unit_type") and value is not None:
             value = getattr(value, "value", value)
         sets.append(f"{key} = :{key}")
         params[key] = value
     if not sets:
         return current
-    await session.execute(text(f"UPDATE users SET {', '.join(sets)}, updated_at = now() WHERE id = :id"), params)
+    await db.execute(f"UPDATE users SET {', '.join(sets)}, updated_at = now() WHERE id = :id", params)
     if changes.get("active") is False or "password" in changes:
-        await credentials.revoke_all_for_user(session, user_id=user_id)
+        await credentials.revoke_all_for_user(db, user_id=user_id)
     credentials.CALLERS.clear()
-    await audit.record(session, caller=caller, entity="user", entity_id=user_id, action="update",
+    await audit.record(db, caller=caller, entity="user", entity_id=user_id, action="update",
                        jurisdiction_code=changes.get("jurisdiction_code", current["jurisdiction_code"]),
                        changes={k: ("***" if k == "password" else v) for k, v in changes.items()})
-    return await get(session, user_id=user_id, caller=None)
+    return await get(db, user_id=user_id, caller=None)
 
 
 async def list_page(
-    session: AsyncSession,
+    db: Db,
     *,
     caller: Caller,
     limit: int,
@@ -155,8 +154,8 @@ async def list_page(
 ) -> tuple[list[dict], str | None]:
     """Users in the caller's jurisdictions, by username."""
     after = decode_cursor(cursor, arity=1)
-    scope = await jurisdictions.narrowed_scope(session, caller=caller, code=jurisdiction_code)
-    rows = (await session.execute(text(f"""
+    scope = await jurisdictions.narrowed_scope(db, caller=caller, code=jurisdiction_code)
+    rows = await db.fetch(f"""
         SELECT {COLUMNS} FROM users u JOIN jurisdictions j ON j.code = u.jurisdiction_code
         WHERE j.path <@ CAST(:scope AS ltree)
           AND (CAST(:role AS text) IS NULL OR u.role = :role)
@@ -165,27 +164,27 @@ async def list_page(
           AND (CAST(:after AS text) IS NULL OR lower(u.username) > :after)
         ORDER BY lower(u.username)
         LIMIT :limit_plus_one
-    """), {"scope": scope, "role": role, "active": active, "q": q,
-           "after": after[0] if after else None, "limit_plus_one": limit + 1})).mappings().all()
+    """, {"scope": scope, "role": role, "active": active, "q": q,
+           "after": after[0] if after else None, "limit_plus_one": limit + 1})
     return page_of([dict(r) for r in rows], limit=limit, key=lambda r: [r["username"]])
 
 
-async def login_row(session: AsyncSession, *, username: str) -> dict | None:
+async def login_row(db: Db, *, username: str) -> dict | None:
     """The login row of a user by username (any case), with its password hash; None when unknown."""
-    row = (await session.execute(text("""
+    row = await db.fetchrow("""
         SELECT id, username, password_hash, active FROM users WHERE lower(username) = lower(:username)
-    """), {"username": username})).mappings().first()
+    """, {"username": username})
     return dict(row) if row else None
 
 
-async def ensure(session: AsyncSession, *, new: NewUser) -> dict:
+async def ensure(db: Db, *, new: NewUser) -> dict:
     """Create the user unless the username exists (CLI and demo data); returns the row either way."""
-    existing = await login_row(session, username=new.username)
+    existing = await login_row(db, username=new.username)
     if existing:
-        return await get(session, user_id=existing["id"], caller=None)
-    path = await jurisdictions.path_of(session, code=new.jurisdiction_code)
+        return await get(db, user_id=existing["id"], caller=None)
+    path = await jurisdictions.path_of(db, code=new.jurisdiction_code)
     if path is None:
         raise InvalidInput(f"no jurisdiction {new.jurisdiction_code!r}", field="jurisdiction_code")
     from domain.callers import system_caller
 
-    return await create(session, caller=system_caller(new.jurisdiction_code, path), new=new)
+    return await create(db, caller=system_caller(new.jurisdiction_code, path), new=new)

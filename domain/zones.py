@@ -10,10 +10,9 @@ from __future__ import annotations
 import uuid
 
 import shapely
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.callers import Caller
+from domain.database import Db, Query
 from domain.errors import NotFound
 from geo.geometry import area_to_geojson
 from geo.zones import zone_polygon
@@ -61,7 +60,7 @@ _IN_SCOPE = "(SELECT j.path FROM jurisdictions j WHERE j.code = s.jurisdiction_c
 # (the box test PostGIS itself uses as ST_DWithin's index condition, so it never drops a school within the
 # radius) discards most of the candidates before the geodesic tests. `nearest_outside`: the GiST index walked
 # in `<->` order, stopping after `:nearest` schools outside their zone within `:search_m`.
-LOOKUP = text(f"""
+LOOKUP = Query(f"""
     WITH inside AS (
         SELECT s.id FROM schools s
         WHERE s.deleted_at IS NULL AND ST_DWithin(s.boundary, {_POINT}, {ZONE_REACH_M})
@@ -86,26 +85,26 @@ LOOKUP = text(f"""
 """)
 
 
-async def lookup(session: AsyncSession, *, caller: Caller, lon: float, lat: float,
+async def lookup(db: Db, *, caller: Caller, lon: float, lat: float,
                  nearest_outside: int = NEAREST_OUTSIDE_DEFAULT) -> list[dict]:
     """Every school (in the caller's jurisdictions) whose zone holds the WGS-84 point, then the nearest
     few whose zone does not, nearest first; `distance_m` is to the campus boundary (0 inside it)."""
-    rows = (await session.execute(LOOKUP, {
+    rows = await db.fetch(LOOKUP, {
         "lon": lon, "lat": lat, "scope": caller.scope_path, "search_m": NEAREST_SEARCH_M,
         "nearest": nearest_outside,
-    })).mappings().all()
+    })
     return [{**r, "distance_m": round(float(r["distance_m"]), 2)} for r in rows]
 
 
-async def zone_feature(session: AsyncSession, *, caller: Caller, school_id: uuid.UUID) -> dict:
+async def zone_feature(db: Db, *, caller: Caller, school_id: uuid.UUID) -> dict:
     """The school's zone as a GeoJSON Feature: its boundary buffered by `zone_radius_m` in a local
     azimuthal equidistant projection (metres, not degrees)."""
-    row = (await session.execute(text("""
+    row = await db.fetchrow("""
         SELECT s.id, s.name, s.zone_radius_m, ST_AsBinary(s.boundary) AS boundary, j.path::text AS path,
                s.campus IS NOT NULL AS has_campus
         FROM schools s JOIN jurisdictions j ON j.code = s.jurisdiction_code
         WHERE s.id = :id AND s.deleted_at IS NULL
-    """), {"id": school_id})).mappings().first()
+    """, {"id": school_id})
     if row is None or not caller.sees_path(row["path"]):
         raise NotFound(f"no school {school_id}")
     boundary = shapely.from_wkb(bytes(row["boundary"]))

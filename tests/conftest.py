@@ -51,7 +51,7 @@ def database_url() -> str:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, db_pool_size=20, db_max_overflow=40)
+    return Settings(database_url=database_url, db_pool_size=40)
 
 
 @pytest.fixture(scope="session")
@@ -69,5 +69,6 @@ async def client(app) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture(scope="session")
-async def engine(app):
-    return app.state.engine
+def db(app):
+    """The app's pool, for reading what a request wrote (each statement commits on its own)."""
+    return app.state.db

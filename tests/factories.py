@@ -9,7 +9,7 @@ import httpx
 
 from domain import jurisdictions, users
 from domain.callers import Role, UnitType
-from domain.database import session_scope
+from domain.database import unit_of_work
 
 PASSWORD = "correct-horse-battery"
 
@@ -45,11 +45,11 @@ class County:
 async def make_tree(app, *, time_zone: str = "Asia/Shanghai") -> County:
     county = unique_code("C")
     a, b = county + "A", county + "B"
-    async with session_scope(app.state.sessionmaker) as session:
-        await jurisdictions.ensure(session, new=jurisdictions.NewJurisdiction(county, "Test county", "county",
+    async with unit_of_work(app.state.pool) as db:
+        await jurisdictions.ensure(db, new=jurisdictions.NewJurisdiction(county, "Test county", "county",
                                                                              None, time_zone))
         for code, name in ((a, "Station A"), (b, "Station B")):
-            await jurisdictions.ensure(session, new=jurisdictions.NewJurisdiction(code, name, "station", county,
+            await jurisdictions.ensure(db, new=jurisdictions.NewJurisdiction(code, name, "station", county,
                                                                                  time_zone))
     return County(county, a, b)
 
@@ -57,8 +57,8 @@ async def make_tree(app, *, time_zone: str = "Asia/Shanghai") -> County:
 async def make_person(app, client: httpx.AsyncClient, *, role: str, jurisdiction_code: str,
                       unit_type: str = "police", login: bool = True) -> Person:
     username = f"u{secrets.token_hex(6)}"
-    async with session_scope(app.state.sessionmaker) as session:
-        row = await users.ensure(session, new=users.NewUser(
+    async with unit_of_work(app.state.pool) as db:
+        row = await users.ensure(db, new=users.NewUser(
             username=username, display_name=f"Test {role}", role=Role(role), jurisdiction_code=jurisdiction_code,
             password=PASSWORD, unit_type=UnitType(unit_type)))
     person = Person(id=str(row["id"]), username=username, role=role, jurisdiction_code=jurisdiction_code)

@@ -6,12 +6,11 @@ import time
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import text
-
+from domain.database import unit_of_work
 from tests.test_duty_support import batch, check_in, checkin_body, hour_ago, make_shift, make_world
 
 
-async def test_batch_where_item_7_is_broken_stores_and_judges_the_others(app, client, engine):
+async def test_batch_where_item_7_is_broken_stores_and_judges_the_others(app, client):
     w = await make_world(app, client)
     start = hour_ago(3)
     shift = await make_shift(client, w, start, start + timedelta(hours=2))
@@ -30,10 +29,10 @@ async def test_batch_where_item_7_is_broken_stores_and_judges_the_others(app, cl
         assert "error" not in r
         assert r["checkin"]["shift_id"] == shift["id"] and r["checkin"]["geofence"] == "inside"
         assert "stale" in r["checkin"]["flags"] and "clock_skew" not in r["checkin"]["flags"]
-    async with engine.connect() as conn:
-        assert await conn.scalar(text("SELECT count(*) FROM checkins WHERE officer_id = :o"), {"o": w.officer.id}) == 9
-        assert await conn.scalar(text("SELECT count(*) FROM events WHERE kind = 'checkin.created' "
-                                      "AND payload->>'officer_id' = :o"), {"o": w.officer.id}) == 9
+    async with unit_of_work(app.state.pool) as db:
+        assert await db.fetchval("SELECT count(*) FROM checkins WHERE officer_id = :o", {"o": w.officer.id}) == 9
+        assert await db.fetchval("SELECT count(*) FROM events WHERE kind = 'checkin.created' "
+                                      "AND payload->>'officer_id' = :o", {"o": w.officer.id}) == 9
 
 
 async def test_out_of_range_coordinates_in_a_batch_name_the_coordinate(app, client):
@@ -85,15 +84,15 @@ async def test_replayed_batch_answers_duplicates_with_the_original_checkins(app,
     assert again[5]["error"]["status"] == 409
 
 
-async def test_same_id_twice_in_one_batch_is_stored_once(app, client, engine):
+async def test_same_id_twice_in_one_batch_is_stored_once(app, client):
     w = await make_world(app, client)
     item = checkin_body(w, hour_ago(1))
     clash = {**item, "accuracy_m": 9}
     results = (await batch(client, w.officer, [item, item, clash]))["results"]
     assert [r["status"] for r in results] == ["created", "duplicate", "rejected"]
     assert results[1]["checkin"] == results[0]["checkin"] and results[2]["error"]["status"] == 409
-    async with engine.connect() as conn:
-        assert await conn.scalar(text("SELECT count(*) FROM checkins WHERE id = :id"), {"id": item["id"]}) == 1
+    async with unit_of_work(app.state.pool) as db:
+        assert await db.fetchval("SELECT count(*) FROM checkins WHERE id = :id", {"id": item["id"]}) == 1
 
 
 async def test_impossible_speed_inside_one_batch_uses_the_batch_order_by_device_time(app, client):

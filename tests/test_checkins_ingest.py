@@ -7,8 +7,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
 
+from domain.database import unit_of_work
 from geo.crs import from_wgs84
 from tests.factories import make_person, make_tree
 from tests.test_duty_support import check_in, checkin_body, hour_ago, make_shift, make_world
@@ -109,7 +109,7 @@ async def test_replayed_checkin_returns_original_answer_and_changed_body_is_409(
     assert other.status_code == 409
 
 
-async def test_fifty_concurrent_posts_of_one_id_create_one_checkin(app, client, engine):
+async def test_fifty_concurrent_posts_of_one_id_create_one_checkin(app, client):
     w = await make_world(app, client)
     body = checkin_body(w, hour_ago(0.01), north_m=5)
     answers = await asyncio.gather(*[client.post("/v1/checkins", headers=w.officer.headers, json=body)
@@ -117,10 +117,10 @@ async def test_fifty_concurrent_posts_of_one_id_create_one_checkin(app, client, 
     codes = sorted(r.status_code for r in answers)
     assert codes == [200] * 49 + [201], codes
     assert len({r.text for r in answers}) == 1
-    async with engine.connect() as conn:
-        n = await conn.scalar(text("SELECT count(*) FROM checkins WHERE id = :id"), {"id": body["id"]})
-        events = await conn.scalar(text("SELECT count(*) FROM events WHERE kind = 'checkin.created' "
-                                        "AND payload->>'id' = :id"), {"id": body["id"]})
+    async with unit_of_work(app.state.pool) as db:
+        n = await db.fetchval("SELECT count(*) FROM checkins WHERE id = :id", {"id": body["id"]})
+        events = await db.fetchval("SELECT count(*) FROM events WHERE kind = 'checkin.created' "
+                                        "AND payload->>'id' = :id", {"id": body["id"]})
     assert n == 1 and events == 1
 
 
@@ -151,16 +151,15 @@ async def test_shift_of_another_officer_is_403_and_unknown_shift_or_post_422(app
     ({"id": "not-a-uuid"}, "id"),
     ({"crs": "mars"}, "crs"),
 ])
-async def test_bad_checkin_is_422_naming_the_field_and_writes_nothing(app, client, engine, over, field):
+async def test_bad_checkin_is_422_naming_the_field_and_writes_nothing(app, client, over, field):
     w = await make_world(app, client)
     body = checkin_body(w, hour_ago(0.01), **over)
     r = await client.post("/v1/checkins", headers=w.officer.headers, json=body)
     assert r.status_code == 422, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     assert any(e["field"].startswith(field) for e in r.json()["errors"]), r.json()
-    async with engine.connect() as conn:
-        assert await conn.scalar(text("SELECT count(*) FROM checkins WHERE officer_id = :o"),
-                                 {"o": w.officer.id}) == 0
+    async with unit_of_work(app.state.pool) as db:
+        assert await db.fetchval("SELECT count(*) FROM checkins WHERE officer_id = :o", {"o": w.officer.id}) == 0
 
 
 async def test_viewer_cannot_check_in(app, client):
@@ -170,22 +169,21 @@ async def test_viewer_cannot_check_in(app, client):
     assert r.status_code == 403
 
 
-async def test_unit_position_keeps_the_latest_fix_by_device_time(app, client, engine):
+async def test_unit_position_keeps_the_latest_fix_by_device_time(app, client):
     w = await make_world(app, client)
     newer = await check_in(client, w.officer, checkin_body(w, hour_ago(0.1), north_m=5))
     await check_in(client, w.officer, checkin_body(w, hour_ago(0.5), north_m=300))
-    async with engine.connect() as conn:
-        row = (await conn.execute(text("SELECT checkin_id FROM unit_positions WHERE officer_id = :o"),
-                                  {"o": w.officer.id})).mappings().one()
+    async with unit_of_work(app.state.pool) as db:
+        row = await db.fetchrow("SELECT checkin_id FROM unit_positions WHERE officer_id = :o", {"o": w.officer.id})
     assert str(row["checkin_id"]) == newer["id"]
 
 
-async def test_checkin_publishes_a_small_event(app, client, engine):
+async def test_checkin_publishes_a_small_event(app, client):
     w = await make_world(app, client)
     c = await check_in(client, w.officer, checkin_body(w, hour_ago(0.01), post_id=w.post["id"]))
-    async with engine.connect() as conn:
-        row = (await conn.execute(text("SELECT jurisdiction_code, payload FROM events WHERE kind = 'checkin.created' "
-                                       "AND payload->>'id' = :id"), {"id": c["id"]})).mappings().one()
+    async with unit_of_work(app.state.pool) as db:
+        row = await db.fetchrow("SELECT jurisdiction_code, payload FROM events WHERE kind = 'checkin.created' "
+                                       "AND payload->>'id' = :id", {"id": c["id"]})
     assert row["jurisdiction_code"] == w.tree.station_a
     assert set(row["payload"]) >= {"id", "officer_id", "school_id", "location", "kind", "flags"}
 

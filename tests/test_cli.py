@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from cli.demo import seed_all
-from domain.database import session_scope
+from domain.database import unit_of_work
 from tests.factories import rectangle, unique_code
 
 HUXIAO = str(Path(sys.executable).with_name("huxiao"))
@@ -65,10 +65,10 @@ def test_import_schools_from_csv(database_url, tmp_path):
 
 
 async def test_demo_data_loads_once(app):
-    async with session_scope(app.state.sessionmaker) as session:
-        await seed_all(session)
-    async with session_scope(app.state.sessionmaker) as session:
-        again = await seed_all(session)
+    async with unit_of_work(app.state.pool) as db:
+        await seed_all(db)
+    async with unit_of_work(app.state.pool) as db:
+        again = await seed_all(db)
     assert set(again.values()) == {0}, again
 
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import text
-
 from domain import alerts
-from domain.database import session_scope
+from domain.database import unit_of_work
 from tests.factories import make_person, make_tree, offset
 from tests.test_duty_support import (
     batch,
@@ -20,13 +18,12 @@ from tests.test_duty_support import (
 MIN = timedelta(minutes=1)
 
 
-async def _events(engine, kind: str, key: str, value: str) -> int:
-    async with engine.connect() as conn:
-        return await conn.scalar(text(f"SELECT count(*) FROM events WHERE kind = :kind AND payload->>'{key}' = :v"),
-                                 {"kind": kind, "v": value})
+async def _events(app, kind: str, key: str, value: str) -> int:
+    async with unit_of_work(app.state.pool) as db:
+        return await db.fetchval(f"SELECT count(*) FROM events WHERE kind = :kind AND payload->>'{key}' = :v", {"kind": kind, "v": value})
 
 
-async def test_officer_leaving_the_post_raises_one_alert_per_episode(app, client, engine):
+async def test_officer_leaving_the_post_raises_one_alert_per_episode(app, client):
     w = await make_world(app, client)
     start = hour_ago(2)
     shift = await make_shift(client, w, start, start + 90 * MIN)
@@ -46,9 +43,9 @@ async def test_officer_leaving_the_post_raises_one_alert_per_episode(app, client
     got = r.json()["items"]
     assert [a["checkin_id"] for a in got] == [items[5]["id"], items[1]["id"]]  # newest first
     assert all(a["shift_id"] == shift["id"] and a["officer_id"] == w.officer.id for a in got)
-    assert await _events(engine, "duty.alert", "shift_id", shift["id"]) == 2
+    assert await _events(app, "duty.alert", "shift_id", shift["id"]) == 2
     await batch(client, w.officer, items)  # a replay raises nothing new
-    assert await _events(engine, "duty.alert", "shift_id", shift["id"]) == 2
+    assert await _events(app, "duty.alert", "shift_id", shift["id"]) == 2
 
 
 async def test_leaving_before_arriving_or_outside_the_shift_raises_nothing(app, client):
@@ -62,7 +59,7 @@ async def test_leaving_before_arriving_or_outside_the_shift_raises_nothing(app, 
     assert r.json()["items"] == []
 
 
-async def test_sweep_raises_an_uncovered_post_once_and_spares_covered_posts(app, client, engine):
+async def test_sweep_raises_an_uncovered_post_once_and_spares_covered_posts(app, client):
     w = await make_world(app, client)
     covered = (await client.post(f"/v1/schools/{w.school['id']}/posts", headers=w.commander.headers, json={
         "name": "南门", "location": {"type": "Point",
@@ -75,8 +72,8 @@ async def test_sweep_raises_an_uncovered_post_once_and_spares_covered_posts(app,
     assert (await batch(client, w.officer2, [body]))["results"][0]["checkin"]["geofence"] == "inside"
 
     async def sweep(now):
-        async with session_scope(app.state.sessionmaker) as session:
-            return [a for a in await alerts.sweep_uncovered_posts(session, now, grace_s=300)
+        async with unit_of_work(app.state.pool) as db:
+            return [a for a in await alerts.sweep_uncovered_posts(db, now, grace_s=300)
                     if a["school_id"] is not None and str(a["school_id"]) == w.school["id"]]
 
     assert await sweep(start + 4 * MIN) == []  # still within the grace
@@ -85,7 +82,7 @@ async def test_sweep_raises_an_uncovered_post_once_and_spares_covered_posts(app,
     assert str(first[0]["shift_id"]) == uncovered_shift["id"]
     assert await sweep(start + 7 * MIN) == []  # once
     assert await sweep(start + 100 * MIN) == []  # after the shift
-    assert await _events(engine, "duty.alert", "post_id", w.post["id"]) == 1
+    assert await _events(app, "duty.alert", "post_id", w.post["id"]) == 1
     listed = (await client.get("/v1/duty/alerts", headers=w.commander.headers,
                                params={"kind": "uncovered_post", "school_id": w.school["id"]})).json()["items"]
     assert [a["post_id"] for a in listed] == [w.post["id"]]
@@ -95,7 +92,7 @@ async def test_sweep_raises_an_uncovered_post_once_and_spares_covered_posts(app,
                              params={"school_id": w.school["id"]})).json()["items"] == []
 
 
-async def test_a_commander_acknowledges_an_alert_once_and_it_leaves_the_open_list(app, client, engine):
+async def test_a_commander_acknowledges_an_alert_once_and_it_leaves_the_open_list(app, client):
     w = await make_world(app, client)
     start = hour_ago(2)
     await make_shift(client, w, start, start + 90 * MIN)
@@ -120,6 +117,6 @@ async def test_a_commander_acknowledges_an_alert_once_and_it_leaves_the_open_lis
     assert [a["id"] for a in (await client.get(url, headers=w.commander.headers,
                                                params={**params, "acknowledged": "true"})).json()["items"]] \
         == [alert["id"]]
-    assert await _events(engine, "duty.alert_acknowledged", "id", alert["id"]) == 1
+    assert await _events(app, "duty.alert_acknowledged", "id", alert["id"]) == 1
     r = await client.post(ack, headers=w.commander.headers, json={"note": "x" * 501})
     assert r.status_code == 422 and r.json()["errors"][0]["field"].endswith("note")

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from cli.demo_duty import seed_duty
-from domain.database import session_scope
+from domain.database import unit_of_work
 from tests.factories import make_person, offset
 from tests.test_duty_support import make_world
 
@@ -26,10 +26,10 @@ async def test_seed_duty_makes_posts_shifts_and_checkins_once(app, client):
     tz = ZoneInfo("Asia/Shanghai")
     today = (datetime.now(UTC).astimezone(tz) - timedelta(days=1)).date()
     now = datetime.combine(today, time(12, 0), tzinfo=tz).astimezone(UTC)
-    async with session_scope(app.state.sessionmaker) as session:
-        first = await seed_duty(session, today_local=today, now=now, schools_geojson=geojson, people=people)
-    async with session_scope(app.state.sessionmaker) as session:
-        again = await seed_duty(session, today_local=today, now=now, schools_geojson=geojson, people=people)
+    async with unit_of_work(app.state.pool) as db:
+        first = await seed_duty(db, today_local=today, now=now, schools_geojson=geojson, people=people)
+    async with unit_of_work(app.state.pool) as db:
+        again = await seed_duty(db, today_local=today, now=now, schools_geojson=geojson, people=people)
     assert first["posts"] == 1 and first["shifts_created"] == 3 and first["checkins_created"] > 10
     assert again == {"posts": 1, "shifts_created": 0, "checkins_created": 0}
     items = (await client.get("/v1/duty/compliance", headers=w.commander.headers,

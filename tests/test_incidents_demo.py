@@ -4,23 +4,25 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import text
-
 from cli import demo
 from cli.demo_incidents import seed_incidents
+from domain.database import Db
 
 
 async def test_demo_incidents_meet_miss_and_partly_meet_and_load_once(app):
     now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
-    async with app.state.sessionmaker() as session:
+    async with app.state.pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        db = Db(conn)
         try:  # never committed: the demo schools must not leak into other suites' zone decisions
             for step in (demo.seed_jurisdictions, demo.seed_people, demo.seed_schools):
-                await step(session)
-            before = await _demo_count(session)  # another suite may have committed the demo already
-            made = await seed_incidents(session, now=now)
+                await step(db)
+            before = await _demo_count(db)  # another suite may have committed the demo already
+            made = await seed_incidents(db, now=now)
             assert before + made > 40
-            assert await seed_incidents(session, now=now) == 0
-            row = (await session.execute(text("""
+            assert await seed_incidents(db, now=now) == 0
+            row = await db.fetchrow("""
                 SELECT count(*) AS n,
                        count(*) FILTER (WHERE sc.compliant) AS compliant,
                        count(*) FILTER (WHERE sc.compliant = false AND sc.tier1_state = 'met') AS partly,
@@ -32,15 +34,13 @@ async def test_demo_incidents_meet_miss_and_partly_meet_and_load_once(app):
                            OR a.far_from_scene AND i2.jurisdiction_code LIKE '341504%') AS far
                 FROM incidents i JOIN incident_scores sc ON sc.incident_id = i.id AND sc.policy_key = i.policy_key
                 WHERE i.jurisdiction_code LIKE '500243%' OR i.jurisdiction_code LIKE '341504%'
-            """))).mappings().one()
-            assert row["n"] == before + made == await _demo_count(session)
+            """)
+            assert row["n"] == before + made == await _demo_count(db)
             assert row["compliant"] > 0 and row["partly"] > 0 and row["t1_missed"] > 0
             assert 0 < row["in_zone"] < row["n"] and row["closed"] > 0 and row["far"] > 0
         finally:
-            await session.rollback()
+            await tx.rollback()
 
 
-async def _demo_count(session) -> int:
-    return int((await session.execute(text(
-        "SELECT count(*) FROM incidents WHERE jurisdiction_code LIKE '500243%' OR jurisdiction_code LIKE '341504%'"
-    ))).scalar_one())
+async def _demo_count(db) -> int:
+    return int(await db.fetchval("SELECT count(*) FROM incidents WHERE jurisdiction_code LIKE '500243%' OR jurisdiction_code LIKE '341504%'"))

@@ -7,9 +7,7 @@ import re
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import text
-
-from domain.database import session_scope
+from domain.database import unit_of_work
 from domain.responders import NEAREST
 from tests.factories import make_person, offset
 from tests.test_incidents_support import clock, make_world, report  # noqa: F401  (clock is a fixture)
@@ -18,27 +16,27 @@ from tests.test_incidents_support import clock, make_world, report  # noqa: F401
 async def place_unit(app, person, *, lon: float, lat: float, recorded_at: datetime, jurisdiction_code: str | None = None,
                      accuracy_m: float = 10.0) -> None:
     """Stand-in for check-in ingest: upsert the officer's latest fix."""
-    async with session_scope(app.state.sessionmaker) as session:
-        await session.execute(text("""
+    async with unit_of_work(app.state.pool) as db:
+        await db.execute("""
             INSERT INTO unit_positions (officer_id, jurisdiction_code, location, accuracy_m, recorded_at, checkin_id)
             VALUES (:id, :code, CAST(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS geography), :acc, :at, :cid)
             ON CONFLICT (officer_id) DO UPDATE SET location = EXCLUDED.location, recorded_at = EXCLUDED.recorded_at,
                 jurisdiction_code = EXCLUDED.jurisdiction_code, accuracy_m = EXCLUDED.accuracy_m
-        """), {"id": uuid.UUID(person.id), "code": jurisdiction_code or person.jurisdiction_code, "lon": lon,
+        """, {"id": uuid.UUID(person.id), "code": jurisdiction_code or person.jurisdiction_code, "lon": lon,
                "lat": lat, "acc": accuracy_m, "at": recorded_at, "cid": uuid.uuid4()})
 
 
 async def give_shift(app, person, school_id: str, *, starts_at: datetime, ends_at: datetime) -> None:
-    async with session_scope(app.state.sessionmaker) as session:
+    async with unit_of_work(app.state.pool) as db:
         post_id = uuid.uuid4()
-        await session.execute(text("""
+        await db.execute("""
             INSERT INTO posts (id, school_id, jurisdiction_code, name, kind, location)
             SELECT :post_id, s.id, s.jurisdiction_code, 'Gate', 'school_guard', s.location FROM schools s WHERE s.id = :sid
-        """), {"post_id": post_id, "sid": uuid.UUID(school_id)})
-        await session.execute(text("""
+        """, {"post_id": post_id, "sid": uuid.UUID(school_id)})
+        await db.execute("""
             INSERT INTO shifts (id, officer_id, post_id, jurisdiction_code, starts_at, ends_at)
             VALUES (:id, :officer, :post, :code, :s, :e)
-        """), {"id": uuid.uuid4(), "officer": uuid.UUID(person.id), "post": post_id,
+        """, {"id": uuid.uuid4(), "officer": uuid.UUID(person.id), "post": post_id,
                "code": person.jurisdiction_code, "s": starts_at, "e": ends_at})
 
 
@@ -102,14 +100,13 @@ async def test_nearest_units_by_tier_and_limit_and_scope(app, client, clock):
 
 async def test_nearest_units_query_walks_the_gist_index(app, client, clock):
     w, inc, _ = await _setup(app, client, clock)
-    async with session_scope(app.state.sessionmaker) as session:
-        scene = (await session.execute(text("SELECT ST_AsBinary(location) FROM incidents WHERE id = :id"),
-                                       {"id": uuid.UUID(inc["id"])})).scalar_one()
-        await session.execute(text("SET LOCAL enable_seqscan = off"))
-        plan = (await session.execute(text("EXPLAIN " + NEAREST.text), {
+    async with unit_of_work(app.state.pool) as db:
+        scene = await db.fetchval("SELECT ST_AsBinary(location) FROM incidents WHERE id = :id", {"id": uuid.UUID(inc["id"])})
+        await db.execute("SET LOCAL enable_seqscan = off")
+        plan = [r[0] for r in await db.fetch("EXPLAIN " + NEAREST.source, {
             "scene": bytes(scene), "scope": w.tree.code, "unit_types": ["guard", "auxiliary", "volunteer", "police"],
             "now": clock.now, "seen_since": clock.now - timedelta(minutes=30), "limit": 10,
-        })).scalars().all()
+        })]
     plan_text = "\n".join(plan)
     assert "ix_unit_positions_location" in plan_text, plan_text
     assert "Order By: (location <->" in plan_text, plan_text  # KNN: the index hands rows over nearest first

@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
 
 from api.deps import server_now
-from domain.database import session_scope
+from domain.database import unit_of_work
 from tests.factories import County, Person, make_person, make_school, make_tree, offset, rectangle
 
 T0 = datetime(2026, 9, 1, 7, 30, tzinfo=UTC)
@@ -120,8 +119,8 @@ async def arrive(client, person: Person, incident: dict, responder: Person, tier
 
 
 async def count(app, sql: str, **params) -> int:
-    async with session_scope(app.state.sessionmaker) as session:
-        return int((await session.execute(text(sql), params)).scalar_one())
+    async with unit_of_work(app.state.pool) as db:
+        return int(await db.fetchval(sql, params))
 
 
 def states(score: dict) -> dict[int, str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from domain.settings import REPO_ROOT, Settings
 from domain.tables import metadata
@@ -29,7 +30,7 @@ def test_openapi_is_3_1_with_both_security_schemes(app):
     assert {"OAuth2PasswordBearer", "APIKeyHeader"} <= schemes.keys()
 
 
-async def test_migrations_and_tables_agree(engine):
+async def test_migrations_and_tables_agree(database_url):
     def diff(sync_conn):
         def include(obj, name, type_, reflected, compare_to):
             return not (type_ == "table" and name and IGNORED_TABLES.match(name)) and not (
@@ -38,8 +39,12 @@ async def test_migrations_and_tables_agree(engine):
         ctx = MigrationContext.configure(sync_conn, opts={"compare_type": True, "include_object": include})
         return compare_metadata(ctx, metadata)
 
-    async with engine.connect() as conn:
-        differences = await conn.run_sync(diff)
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            differences = await conn.run_sync(diff)
+    finally:
+        await engine.dispose()
     assert differences == [], f"models and migrations disagree: {differences}"
 
 
