@@ -1,4 +1,10 @@
-"""Authentication dependencies: who is calling (bearer token or API key) and what they may see."""
+"""Authentication: who is calling (bearer token or API key) and what they may see.
+
+`authenticate` is the one place a request's credentials are read: one look-up in the caller cache and no
+database query on a hit (see `domain.credentials.CallerCache` for how the cache stays true across workers). The
+lean hot endpoints call it directly; every other route reaches it through the `CurrentCaller` dependency, whose
+two security schemes also put both credentials into the OpenAPI document.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,6 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 
-from api.deps import Tx
 from domain import credentials
 from domain.callers import Caller, Role
 from domain.errors import Unauthorized
@@ -16,21 +21,40 @@ oauth2 = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False,
                               description="Access token from `POST /v1/auth/token`.")
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Dashboard key from an admin.")
 
+# Both schemes, for the OpenAPI document of routes that read credentials themselves (`authenticate`).
+SECURITY = [{"OAuth2PasswordBearer": []}, {"APIKeyHeader": []}]
+
+
+def _credentials(scope) -> tuple[str | None, str | None]:
+    token = key = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, rest = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and rest:
+                token = rest.strip()
+        elif name == b"x-api-key":
+            key = value.decode("latin-1")
+    return token, key
+
+
+async def authenticate(request: Request) -> Caller:
+    """The authenticated caller; 401 problem+json when credentials are missing or no longer good."""
+    token, key = _credentials(request.scope)
+    app = request.app
+    request_id = request.scope.get("state", {}).get("request_id")
+    if token:
+        return await credentials.caller_from_token(app.state.db, app.state.settings, token, request_id=request_id)
+    if key:
+        return await credentials.caller_from_api_key(app.state.db, app.state.settings, key, request_id=request_id)
+    raise Unauthorized("send `Authorization: Bearer <token>` or `X-API-Key: <key>`")
+
 
 async def current_caller(
     request: Request,
-    db: Tx,
-    token: Annotated[str | None, Depends(oauth2)],
-    api_key: Annotated[str | None, Depends(api_key_header)],
+    _token: Annotated[str | None, Depends(oauth2)],
+    _api_key: Annotated[str | None, Depends(api_key_header)],
 ) -> Caller:
-    """The authenticated caller; 401 problem+json when credentials are missing or no longer good."""
-    settings = request.app.state.settings
-    request_id = getattr(request.state, "request_id", None)
-    if token:
-        return await credentials.caller_from_token(db, settings, token, request_id=request_id)
-    if api_key:
-        return await credentials.caller_from_api_key(db, settings, api_key, request_id=request_id)
-    raise Unauthorized("send `Authorization: Bearer <token>` or `X-API-Key: <key>`")
+    return await authenticate(request)
 
 
 CurrentCaller = Annotated[Caller, Depends(current_caller)]

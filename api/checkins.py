@@ -7,19 +7,31 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from fastapi import APIRouter, Query, Request
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 from starlette.responses import Response
 
-from api.auth import CurrentCaller, Officer
-from api.deps import AppSettings, Now, Paging, Reads, Tx
+from api import lean
+from api.auth import CurrentCaller, authenticate
+from api.deps import Paging, Reads
 from api.problems import DOMAIN_STATUS, PROBLEM_TYPE_BASE
 from api.schemas import PROBLEM_RESPONSES, CRSName, Page, PointGeometry, PointIn, Problem
 from domain import checkins
+from domain.callers import Caller, Role
 from domain.errors import DomainError, InvalidInput
 from domain.locations import read_bbox, read_point
 
 router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
+# The hot endpoints (api/lean.py), included ahead of every other router.
+lean_router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
 
 DEVICE_MAX_CHARS = 2000
 
@@ -139,31 +151,46 @@ def to_input(body: CheckinIn, *, settings, now: datetime) -> checkins.CheckinInp
         note=body.note, mock_location=body.mock_location, device=body.device, refusal=refusal)
 
 
-@router.post("/checkins", response_model=Checkin, status_code=201, tags=["checkins"],
-             summary="Check in (officer): judged on arrival; a replay of the same id and body answers 200",
-             responses={200: {"model": Checkin, "description": "A replay: the original answer"}})
-async def create_checkin(body: CheckinIn, caller: Officer, db: Tx, settings: AppSettings, now: Now,
-                         response: Response) -> dict:
-    outcome = (await checkins.ingest(db, caller=caller, items=[to_input(body, settings=settings, now=now)],
-                                     settings=settings, online=True))[0]
+CHECKIN_BODY = TypeAdapter(CheckinIn)
+BATCH_BODY = TypeAdapter(CheckinBatchIn)
+
+
+def _officer(caller: Caller) -> Caller:
+    caller.require(Role.officer, Role.commander)
+    return caller
+
+
+@lean_router.post("/checkins", response_model=Checkin, status_code=201, tags=["checkins"],
+                  summary="Check in (officer): judged on arrival; a replay of the same id and body answers 200",
+                  responses={200: {"model": Checkin, "description": "A replay: the original answer"}},
+                  openapi_extra=lean.documented(body_model=CheckinIn))
+async def create_checkin(request: Request) -> Response:
+    caller = _officer(await authenticate(request))
+    body = await lean.body(request, CHECKIN_BODY)
+    state = request.app.state
+    item = to_input(body, settings=state.settings, now=lean.now(request))
+    outcome = (await checkins.ingest(state.db, caller=caller, items=[item], settings=state.settings, online=True,
+                                     ingest_db=state.ingest_db))[0]
     if outcome.error is not None:
         raise outcome.error
-    if outcome.status == "duplicate":
-        response.status_code = 200
-    return outcome.checkin
+    return lean.json_response(outcome.checkin, status_code=200 if outcome.status == "duplicate" else 201)
 
 
-@router.post("/checkins/batch", response_model=BatchAnswer, tags=["checkins"],
-             summary="Up to 500 check-ins (e.g. replayed after being offline); one result per item, in order")
-async def create_checkins_batch(body: CheckinBatchIn, caller: Officer, db: Tx, settings: AppSettings,
-                                now: Now) -> Response:
+@lean_router.post("/checkins/batch", response_model=BatchAnswer, tags=["checkins"],
+                  summary="Up to 500 check-ins (e.g. replayed after being offline); one result per item, in order",
+                  openapi_extra=lean.documented(body_model=CheckinBatchIn))
+async def create_checkins_batch(request: Request) -> Response:
+    caller = _officer(await authenticate(request))
+    body = await lean.body(request, BATCH_BODY)
+    state = request.app.state
+    now = lean.now(request)
     inputs: list[checkins.CheckinInput | DomainError] = []
     for raw in body.items:
         raw_id = raw.get("id") if isinstance(raw, dict) else None
         try:
             if not isinstance(raw, dict):
                 raise InvalidInput("each item must be a JSON object", field="item")
-            item = to_input(CheckinIn.model_validate(raw), settings=settings, now=now)
+            item = to_input(CheckinIn.model_validate(raw), settings=state.settings, now=now)
         except ValidationError as err:
             item = _item_error(err)
         except DomainError as err:
@@ -171,7 +198,8 @@ async def create_checkins_batch(body: CheckinBatchIn, caller: Officer, db: Tx, s
         if isinstance(item, DomainError):
             item.item_id = raw_id if isinstance(raw_id, str | int) else None
         inputs.append(item)
-    outcomes = await checkins.ingest(db, caller=caller, items=inputs, settings=settings, online=False)
+    outcomes = await checkins.ingest(state.db, caller=caller, items=inputs, settings=state.settings, online=False,
+                                     ingest_db=state.ingest_db)
     results = []
     for o in outcomes:
         result: dict[str, Any] = {"id": o.id, "status": o.status}
@@ -183,7 +211,7 @@ async def create_checkins_batch(body: CheckinBatchIn, caller: Officer, db: Tx, s
             else:
                 result["error"] = problem_body(o.error)
         results.append(result)
-    return Response(orjson.dumps({"results": results}, default=str, option=orjson.OPT_UTC_Z), media_type="application/json")
+    return lean.json_response({"results": results})
 
 
 @router.get("/checkins/{checkin_id}", response_model=Checkin, tags=["checkins"],

@@ -12,12 +12,14 @@ from domain.database import Db, unit_of_work
 from domain.paging import DEFAULT_LIMIT, MAX_LIMIT
 from domain.settings import Settings
 
+# Every dependency here is `async def`: FastAPI runs a plain `def` dependency in a worker thread, a hop that
+# costs more than the dependency itself.
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_reads(request: Request) -> Db:
+async def get_reads(request: Request) -> Db:
     """The pool: each statement of a read takes a connection for itself, with no transaction around it."""
     return request.app.state.db
 
@@ -38,19 +40,24 @@ Tx = Annotated[Db, Depends(get_unit_of_work, scope="function")]
 class PageParams:
     """`limit` (default 50, at most 1000) and the opaque `cursor` of the previous page."""
 
-    def __init__(
-        self,
-        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")] = DEFAULT_LIMIT,
-        cursor: Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page.")] = None,
-    ):
+    __slots__ = ("limit", "cursor")
+
+    def __init__(self, limit: int, cursor: str | None):
         self.limit = limit
         self.cursor = cursor
 
 
-Paging = Annotated[PageParams, Depends()]
+async def page_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page.")] = None,
+) -> PageParams:
+    return PageParams(limit, cursor)
 
 
-def server_now() -> datetime:
+Paging = Annotated[PageParams, Depends(page_params)]
+
+
+async def server_now() -> datetime:
     """The server clock, as a dependency so tests can move time (override it on the app)."""
     return datetime.now(UTC)
 

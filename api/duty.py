@@ -7,8 +7,10 @@ import contextlib
 import logging
 import uuid
 from datetime import UTC, date, datetime, time
+from time import monotonic as time_now
 from typing import Annotated, Any, Literal
 
+import asyncpg
 from fastapi import APIRouter, FastAPI, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.responses import Response
@@ -17,8 +19,8 @@ from api.auth import Commander, CurrentCaller
 from api.deps import AppSettings, Now, Paging, Reads, Tx
 from api.schemas import PROBLEM_RESPONSES, CRSName, Page, PointGeometry, PointIn
 from api.schools import CurrentSchool
-from domain import alerts, checkins, compliance, posts, shifts
-from domain.database import unit_of_work
+from domain import alerts, checkins, compliance, events, posts, shifts
+from domain.database import dsn, unit_of_work
 from domain.errors import InvalidInput
 from domain.locations import read_point
 
@@ -26,7 +28,6 @@ router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
 log = logging.getLogger("huxiao.duty")
 
 CodePath = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{2,32}$")]
-SWEEP_INTERVAL_S = 60
 
 
 class Strict(BaseModel):
@@ -480,19 +481,54 @@ async def acknowledge_alert(alert_id: uuid.UUID, caller: Commander, db: Tx, now:
 
 # --- background work: partitions ahead, the uncovered-post sweep ------------------------------------------
 
+# The background work runs once per cluster, not once per worker: the worker that holds this session-level
+# advisory lock (on a connection of its own) is the leader; the others try again each interval, so when the
+# leader's process ends (and its connection with it) another takes over within a minute.
+LEADER_LOCK_KEY = 0x6875_7869_616F  # "huxiao"
+EVENTS_PRUNE_EVERY_S = 3600
+
+
 async def _duty_loop(app: FastAPI) -> None:
+    interval = app.state.settings.duty_sweep_interval_s
+    leader: asyncpg.Connection | None = None
     last_partition_day = None
-    while True:
-        now = datetime.now(UTC)
-        try:
-            async with unit_of_work(app.state.pool) as db:
-                if last_partition_day != now.date():
-                    await checkins.ensure_partitions(db, now=now)
-                    last_partition_day = now.date()
-                await alerts.sweep_uncovered_posts(db, now)
-        except Exception:  # the loop must outlive a database restart
-            log.warning("duty sweep failed; retrying in %s s", SWEEP_INTERVAL_S, exc_info=True)
-        await asyncio.sleep(SWEEP_INTERVAL_S)
+    last_prune = -EVENTS_PRUNE_EVERY_S
+    try:
+        while True:
+            now = datetime.now(UTC)
+            try:
+                if leader is None or leader.is_closed():
+                    leader = await _try_to_lead(app)
+                if leader is not None:
+                    async with unit_of_work(app.state.pool) as db:
+                        if last_partition_day != now.date():
+                            await checkins.ensure_partitions(db, now=now)
+                            last_partition_day = now.date()
+                        await alerts.sweep_uncovered_posts(db, now)
+                    if time_now() - last_prune >= EVENTS_PRUNE_EVERY_S:
+                        pruned = await events.prune(app.state.db)
+                        last_prune = time_now()
+                        if pruned:
+                            log.info("pruned %d events older than the replay retention", pruned)
+            except Exception:  # the loop must outlive a database restart
+                log.warning("duty sweep failed; retrying in %s s", interval, exc_info=True)
+                if leader is not None:
+                    leader.terminate()
+                    leader = None
+            await asyncio.sleep(interval)
+    finally:
+        if leader is not None:
+            leader.terminate()
+
+
+async def _try_to_lead(app: FastAPI) -> asyncpg.Connection | None:
+    """A connection holding the leader lock, or None when another worker holds it."""
+    conn = await asyncpg.connect(dsn(app.state.settings), timeout=5,
+                                 server_settings={"application_name": "huxiao-leader"})
+    if await conn.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK_KEY):
+        return conn
+    await conn.close()
+    return None
 
 
 async def start_duty_tasks(app: FastAPI) -> None:
@@ -505,7 +541,7 @@ async def start_duty_tasks(app: FastAPI) -> None:
         log.warning("could not create check-in partitions at startup", exc_info=True)
 
     async def delayed() -> None:
-        await asyncio.sleep(SWEEP_INTERVAL_S)
+        await asyncio.sleep(app.state.settings.duty_sweep_interval_s)
         await _duty_loop(app)
 
     app.state.duty_task = asyncio.create_task(delayed())

@@ -192,7 +192,7 @@ class RecomputeAnswer(BaseModel):
 
 # --- dependencies -----------------------------------------------------------------------------------------
 
-async def current_incident(incident_id: uuid.UUID, caller: CurrentCaller, db: Tx) -> dict:
+async def current_incident(incident_id: uuid.UUID, caller: CurrentCaller, db: Reads) -> dict:
     """Load-or-404: the incident exists and lies in the caller's jurisdictions."""
     return await incidents.fetch(db, caller=caller, incident_id=incident_id)
 

@@ -6,11 +6,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from api.auth import Commander, CurrentCaller
+from api import lean
+from api.auth import Commander, CurrentCaller, authenticate
 from api.deps import Paging, Reads, Tx
 from api.schemas import PROBLEM_RESPONSES, AreaGeometry, AreaIn, CRSName, Page, PointGeometry, PointIn
 from domain import schools, zones
@@ -18,6 +19,8 @@ from domain.errors import InvalidInput
 from domain.locations import read_bbox, read_coordinates, read_lonlat
 
 router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
+# The hot endpoints (api/lean.py), included ahead of every other router.
+lean_router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
 
 Kind = Literal["kindergarten", "primary", "middle", "high", "vocational", "special", "other"]
 CodeField = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{2,32}$")]
@@ -107,7 +110,7 @@ class Feature(BaseModel):
     properties: dict
 
 
-async def current_school(school_id: uuid.UUID, caller: CurrentCaller, db: Tx) -> dict:
+async def current_school(school_id: uuid.UUID, caller: CurrentCaller, db: Reads) -> dict:
     """Load-or-404: the school exists, is not deleted and lies in the caller's jurisdictions."""
     return await schools.get(db, caller=caller, school_id=school_id)
 
@@ -181,15 +184,23 @@ async def school_zone(school_id: uuid.UUID, caller: CurrentCaller, db: Reads) ->
     return await zones.zone_feature(db, caller=caller, school_id=school_id)
 
 
-@router.get("/zones/lookup", response_model=ZoneLookup, tags=["zones"],
-            summary="Which school zones hold this point, and the nearest ones that do not")
-async def zone_lookup(
-    caller: CurrentCaller, db: Reads,
-    lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False)],
-    lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)],
-    crs: CRSName = CRSName.wgs84,
-    nearest: Annotated[int, Query(ge=0, le=20, description="How many schools outside their zone to add")] = 3,
-) -> dict:
-    point = read_coordinates(lon, lat, crs=crs.value)
-    found = await zones.lookup(db, caller=caller, lon=point.x, lat=point.y, nearest_outside=nearest)
-    return {"point": {"type": "Point", "coordinates": [round(point.x, 7), round(point.y, 7)]}, "schools": found}
+class ZoneLookupQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    lon: float = Field(ge=-180, le=180, allow_inf_nan=False, description="Longitude in `crs`.")
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False, description="Latitude in `crs`.")
+    crs: CRSName = Field(default=CRSName.wgs84, description="Datum of lon/lat: wgs84 | gcj02 | bd09.")
+    nearest: int = Field(default=3, ge=0, le=20, description="How many schools outside their zone to add")
+
+
+@lean_router.get("/zones/lookup", response_model=ZoneLookup, tags=["zones"],
+            summary="Which school zones hold this point, and the nearest ones that do not",
+            openapi_extra=lean.documented(ZoneLookupQuery))
+async def zone_lookup(request: Request) -> Response:
+    caller = await authenticate(request)
+    q = lean.query(request, ZoneLookupQuery)
+    lon, lat = read_coordinates(q.lon, q.lat, crs=q.crs.value)
+    state = request.app.state.zone_index
+    found = await zones.lookup(request.app.state.db, caller=caller, lon=lon, lat=lat, nearest_outside=q.nearest,
+                               index=state.current() if state is not None else None)
+    return lean.json_response({"point": {"type": "Point", "coordinates": [round(lon, 7), round(lat, 7)]},
+                               "schools": found})

@@ -18,7 +18,7 @@ import contextlib
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 import asyncpg
@@ -27,7 +27,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.auth import CurrentCaller
 from api.schemas import PROBLEM_RESPONSES
-from domain import events
+from domain import credentials, events, zones
 from domain.callers import Caller
 from domain.database import Db, dsn
 from domain.errors import InvalidInput
@@ -76,6 +76,14 @@ class EventHub:
         self.connected = False
         self._notes: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
         self._tasks: list[asyncio.Task] = []
+        # Other channels this connection LISTENs on for the process (cache invalidations): channel -> (on
+        # notification, on connected/disconnected).
+        self._channels: dict[str, tuple[Callable[[str], None], Callable[[bool], None]]] = {}
+
+    def listen(self, channel: str, on_notify: Callable[[str], None], on_state: Callable[[bool], None]) -> None:
+        """Also LISTEN on `channel`: `on_notify(payload)` for each notification, `on_state(connected)` when the
+        connection comes up (True) or is lost (False), so a cache can stop trusting itself meanwhile."""
+        self._channels[channel] = (on_notify, on_state)
 
     def subscribe(self, scope_path: str) -> Subscriber:
         sub = Subscriber(scope_path)
@@ -145,7 +153,10 @@ class EventHub:
                 lost = asyncio.Event()
                 conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await conn.add_listener(CHANNEL, self._on_notify)
+                for channel, (on_notify, _) in self._channels.items():
+                    await conn.add_listener(channel, lambda _c, _p, _ch, payload, f=on_notify: f(payload))
                 self.connected = True
+                self._tell_state(True)
                 backoff = BACKOFF_FIRST_S
                 for sub in list(self.subscribers):  # whatever was committed while we were away
                     sub.offer(RESYNC)
@@ -161,11 +172,20 @@ class EventHub:
                 log.warning("event listener unavailable (%s); retrying in %.1f s", exc, backoff)
             finally:
                 self.connected = False
+                self._tell_state(False)
                 if conn is not None:
                     with contextlib.suppress(Exception):
                         conn.terminate()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+
+    def _tell_state(self, connected: bool) -> None:
+        for _, on_state in self._channels.values():
+            try:
+                on_state(connected)
+            except Exception:
+                log.exception("listener state callback failed")
 
 
 def listener_dsn(settings: Settings) -> str:
@@ -175,6 +195,12 @@ def listener_dsn(settings: Settings) -> str:
 async def start_hub(app: FastAPI, settings: Settings) -> None:
     """Start the process' listener (from the app lifespan); it connects in the background."""
     hub = EventHub(listener_dsn(settings), app.state.db)
+    hub.listen(credentials.CREDENTIALS_CHANNEL, lambda _payload: credentials.CALLERS.clear(),
+               credentials.CALLERS.listening)
+    app.state.zone_index = None
+    if settings.zone_index:
+        app.state.zone_index = zones.ZoneIndexState(app.state.db)
+        hub.listen(zones.SCHOOLS_CHANNEL, app.state.zone_index.notified, app.state.zone_index.listening)
     app.state.event_hub = hub
     await hub.start()
 

@@ -74,13 +74,12 @@ class AuthFixture:
 async def _seed_auth(url: str, jwt_secret: str) -> AuthFixture:
     from domain import credentials, jurisdictions, users
     from domain.callers import Caller, Role
-    from domain.database import make_engine, make_sessionmaker
+    from domain.database import connected, unit_of_work
     from domain.settings import Settings
 
     settings = Settings(database_url=url, jwt_secret=jwt_secret, access_token_ttl_s=BENCH_TOKEN_TTL_S)
-    engine = make_engine(settings)
-    try:
-        async with make_sessionmaker(engine)() as session:
+    async with connected(settings) as pool:
+        async with unit_of_work(pool) as session:
             county = await jurisdictions.ensure(session, new=jurisdictions.NewJurisdiction(
                 BENCH_JURISDICTION, "Benchmark county", "county", None))
             admin = await users.ensure(session, new=users.NewUser(
@@ -91,9 +90,6 @@ async def _seed_auth(url: str, jwt_secret: str) -> AuthFixture:
             # One new key per run: keys are stored as HMACs under the (per-run) server secret.
             _, api_key = await credentials.create_api_key(session, settings, caller=caller, name="bench run",
                                                           jurisdiction_code=BENCH_JURISDICTION, role=Role.viewer)
-            await session.commit()
-    finally:
-        await engine.dispose()
     token, _ = credentials.issue_access_token(settings, user_id=admin["id"])
     return AuthFixture(jwt_secret=jwt_secret, jurisdiction_code=BENCH_JURISDICTION, user_id=str(admin["id"]),
                        token=token, api_key=api_key)

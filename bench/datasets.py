@@ -131,6 +131,26 @@ async def _ensure_schools(db_url: str) -> Schools:
     return Schools(total=total, dense_code=DENSE, dense_centre=DENSE_CENTRE, dense_ids=dense_ids)
 
 
+async def _ensure_dense(db_url: str) -> None:
+    conn = await asyncpg.connect(libpq_url(db_url))
+    try:
+        await conn.execute(JURISDICTIONS_SQL.format(root=BENCH_JURISDICTION, cities=CITIES, dense=DENSE))
+        if await conn.fetchval("SELECT count(*) FROM schools WHERE jurisdiction_code = $1", DENSE) != DENSE_SCHOOLS:
+            async with conn.transaction():
+                await conn.execute("DELETE FROM schools WHERE jurisdiction_code = $1", DENSE)
+                await conn.execute(DENSE_SCHOOLS_SQL.format(dense=DENSE, lon=DENSE_CENTRE[0], lat=DENSE_CENTRE[1],
+                                                            cols=DENSE_COLUMNS, step=DENSE_STEP_M,
+                                                            count=DENSE_SCHOOLS))
+            await conn.execute("VACUUM ANALYZE schools")
+    finally:
+        await conn.close()
+
+
+def ensure_dense_schools(db_url: str) -> None:
+    """Only the dense county's 300 schools (and the bench jurisdictions): seconds, not minutes."""
+    asyncio.run(_ensure_dense(db_url))
+
+
 def ensure_schools(db_url: str) -> Schools:
     """The 500,000 schools and the dense county (generated when missing; a few minutes the first time)."""
     return asyncio.run(_ensure_schools(db_url))

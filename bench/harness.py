@@ -195,8 +195,11 @@ class Server:
     """
 
     def __init__(self, app: str, *, name: str | None = None, workers: int = 1, factory: bool = False,
-                 env: dict[str, str] | None = None, log_dir: Path | None = None):
+                 env: dict[str, str] | None = None, log_dir: Path | None = None, app_dir: Path | None = None,
+                 health_path: str = "/healthz"):
         self.app = app
+        self.app_dir = app_dir or REPO_ROOT
+        self.health_path = health_path
         self.name = name or app
         self.workers = workers
         self.factory = factory
@@ -213,7 +216,7 @@ class Server:
     def argv(self) -> list[str]:
         argv = [sys.executable, "-m", "uvicorn", self.app, "--host", "127.0.0.1", "--port", str(self.port),
                 "--workers", str(self.workers), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-                "--log-level", "warning", "--app-dir", str(REPO_ROOT)]
+                "--log-level", "warning", "--app-dir", str(self.app_dir)]
         return [*argv, "--factory"] if self.factory else argv
 
     def start(self, timeout_s: float = 60.0) -> Server:
@@ -230,14 +233,14 @@ class Server:
             if self.proc.poll() is not None:
                 raise ServerError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
             try:
-                status, _ = http_get(self.base_url + "/healthz", timeout_s=1.0)
+                status, _ = http_get(self.base_url + self.health_path, timeout_s=1.0)
                 if status == 200:
                     return self
             except OSError:
                 pass
             time.sleep(0.2)
         self.stop()
-        raise ServerError(f"{self.name} did not answer /healthz within {timeout_s:.0f} s:\n{self.log_tail()}")
+        raise ServerError(f"{self.name} did not answer {self.health_path} within {timeout_s:.0f} s:\n{self.log_tail()}")
 
     def stop(self, grace_s: float = 15.0) -> None:
         proc, self.proc = self.proc, None

@@ -245,21 +245,17 @@ async def _officer(db_url: str, jwt_secret: str) -> tuple[str, str]:
     from domain import jurisdictions, users
     from domain.callers import Role
     from domain.credentials import issue_access_token
-    from domain.database import make_engine, make_sessionmaker
+    from domain.database import connected, unit_of_work
     from domain.settings import Settings
 
     settings = Settings(database_url=db_url, jwt_secret=jwt_secret, access_token_ttl_s=BENCH_TOKEN_TTL_S)
-    engine = make_engine(settings)
-    try:
-        async with make_sessionmaker(engine)() as session:
+    async with connected(settings) as pool:
+        async with unit_of_work(pool) as session:
             await jurisdictions.ensure(session, new=jurisdictions.NewJurisdiction(
                 BENCH_JURISDICTION, "Benchmark county", "county", None))
             officer = await users.ensure(session, new=users.NewUser(
                 username=OFFICER, display_name="Benchmark incident officer", role=Role.officer,
                 jurisdiction_code=BENCH_JURISDICTION, password=secrets.token_urlsafe(24)))
-            await session.commit()
-    finally:
-        await engine.dispose()
     token, _ = issue_access_token(settings, user_id=officer["id"])
     return str(officer["id"]), token
 

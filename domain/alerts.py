@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections import defaultdict
 from datetime import datetime, timedelta
-from typing import Any
 
 from domain import audit, events, jurisdictions
 from domain.callers import Caller, Role
 from domain.database import Db, Query
-from domain.duty import EARLY_ALLOWANCE_S, CheckIn, off_post_times
+from domain.duty import EARLY_ALLOWANCE_S
 from domain.errors import NotFound
 from domain.paging import decode_cursor, page_of
 from domain.settings import get_settings
@@ -52,6 +50,11 @@ async def _raise(db: Db, candidates: list[dict]) -> list[dict]:
     """Store the alerts not raised before and publish those on the live feed; returns the new ones."""
     if not candidates:
         return []
+    async with db.atomic() as tx:
+        return await _store_and_publish(tx, candidates)
+
+
+async def _store_and_publish(db: Db, candidates: list[dict]) -> list[dict]:
     rows = await db.fetch(RAISE, {
         "kinds": [c["kind"] for c in candidates], "keys": [c["dedupe_key"] for c in candidates],
         "codes": [c["jurisdiction_code"] for c in candidates], "schools": [c["school_id"] for c in candidates],
@@ -66,46 +69,49 @@ async def _raise(db: Db, candidates: list[dict]) -> list[dict]:
     return new
 
 
+# The episodes the new check-ins open, decided for each new check-in from two indexed look-ups instead of the
+# whole shift (a tracker posting every few seconds makes a long shift): it is certainly outside the geofence,
+# within the shift; the officer's previous decided check-in of the shift (by device time) was inside; and the
+# officer had arrived before it (an inside check-in from 15 min before the start) — `duty.off_post_times`'s rule.
+OFF_POST = Query("""
+    SELECT n.id AS checkin_id, n.recorded_at AS at, s.id AS shift_id, s.officer_id, s.post_id, s.jurisdiction_code,
+           p.school_id, p.name AS post_name, prev.recorded_at AS last_inside_at
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:ats AS timestamptz[]), CAST(:shift_ids AS uuid[]))
+         AS n(id, recorded_at, shift_id)
+    JOIN shifts s ON s.id = n.shift_id
+    JOIN posts p ON p.id = s.post_id
+    CROSS JOIN LATERAL (
+        SELECT c.recorded_at, c.in_post_geofence FROM checkins c
+        WHERE c.shift_id = n.shift_id AND c.in_post_geofence IS NOT NULL
+          AND c.recorded_at >= s.starts_at - make_interval(secs => :early) AND c.recorded_at <= n.recorded_at
+          AND (c.recorded_at, c.id) < (n.recorded_at, n.id)
+        ORDER BY c.recorded_at DESC, c.id DESC
+        LIMIT 1
+    ) prev
+    WHERE n.recorded_at >= s.starts_at AND n.recorded_at < s.ends_at AND prev.in_post_geofence
+      AND EXISTS (
+          SELECT 1 FROM checkins c
+          WHERE c.shift_id = n.shift_id AND c.in_post_geofence
+            AND c.recorded_at >= s.starts_at - make_interval(secs => :early) AND c.recorded_at < n.recorded_at
+      )
+""")
+
+
 async def detect_off_post(db: Db, *, checkins: list[dict]) -> list[dict]:
     """Raise an off-post alert for each episode that the new check-ins open (see the module doc)."""
-    shift_ids = list({c["shift_id"] for c in checkins if c["shift_id"] and c["geofence"] == "outside"})
-    if not shift_ids:
+    outside = [c for c in checkins if c["shift_id"] and c["geofence"] == "outside"]
+    if not outside:
         return []
-    shifts = await db.fetch("""
-        SELECT sh.id, sh.officer_id, sh.post_id, sh.jurisdiction_code, sh.starts_at, sh.ends_at, p.school_id,
-               p.name AS post_name
-        FROM shifts sh JOIN posts p ON p.id = sh.post_id WHERE sh.id = ANY(CAST(:ids AS uuid[]))
-    """, {"ids": shift_ids})
-    lo = min(s["starts_at"] for s in shifts) - timedelta(seconds=EARLY_ALLOWANCE_S)
-    hi = max(s["ends_at"] for s in shifts)
-    by_shift: dict[uuid.UUID, list[Any]] = defaultdict(list)
-    for r in await db.fetch("""
-        SELECT c.id, c.shift_id, c.recorded_at, c.kind, c.in_post_geofence FROM checkins c
-        WHERE c.shift_id = ANY(CAST(:ids AS uuid[])) AND c.recorded_at >= :lo AND c.recorded_at < :hi
-        ORDER BY c.recorded_at, c.id
-    """, {"ids": shift_ids, "lo": lo, "hi": hi}):
-        by_shift[r["shift_id"]].append(r)
-    candidates = []
-    for s in shifts:
-        rows = by_shift[s["id"]]
-        times = off_post_times(starts_at=s["starts_at"], ends_at=s["ends_at"], checkins=[
-            CheckIn(at=r["recorded_at"], kind=r["kind"], in_geofence=r["in_post_geofence"]) for r in rows])
-        away = set(times)
-        last_decided = None  # the latest check-in before this one whose geofence was decided
-        for r in rows:
-            if r["in_post_geofence"] is False and r["recorded_at"] in away and last_decided is not None \
-                    and last_decided["in_post_geofence"] is True:
-                t = r["recorded_at"]
-                candidates.append({
-                    "kind": "off_post", "dedupe_key": f"off_post:{s['id']}:{t.isoformat()}",
-                    "jurisdiction_code": s["jurisdiction_code"], "school_id": s["school_id"],
-                    "post_id": s["post_id"], "shift_id": s["id"], "officer_id": s["officer_id"],
-                    "checkin_id": r["id"], "at": t,
-                    "details": {"post_name": s["post_name"], "last_inside_at": last_decided["recorded_at"]},
-                })
-            if r["in_post_geofence"] is not None:
-                last_decided = r
-    return await _raise(db, candidates)
+    rows = await db.fetch(OFF_POST, {
+        "ids": [c["id"] for c in outside], "ats": [c["recorded_at"] for c in outside],
+        "shift_ids": [c["shift_id"] for c in outside], "early": EARLY_ALLOWANCE_S,
+    })
+    return await _raise(db, [{
+        "kind": "off_post", "dedupe_key": f"off_post:{r['shift_id']}:{r['at'].isoformat()}",
+        "jurisdiction_code": r["jurisdiction_code"], "school_id": r["school_id"], "post_id": r["post_id"],
+        "shift_id": r["shift_id"], "officer_id": r["officer_id"], "checkin_id": r["checkin_id"], "at": r["at"],
+        "details": {"post_name": r["post_name"], "last_inside_at": r["last_inside_at"]},
+    } for r in rows])
 
 
 UNCOVERED = Query("""

@@ -229,8 +229,26 @@ INGEST = Query(f"""
             accuracy_m = EXCLUDED.accuracy_m, recorded_at = EXCLUDED.recorded_at, checkin_id = EXCLUDED.checkin_id,
             shift_id = EXCLUDED.shift_id, post_id = EXCLUDED.post_id
         WHERE up.recorded_at < EXCLUDED.recorded_at
+    ),
+    -- the live feed: one `checkin.created` event per stored check-in, notified when the statement commits
+    ev AS (
+        INSERT INTO events (kind, jurisdiction_code, path, payload)
+        SELECT 'checkin.created', n.jurisdiction_code, ej.path, jsonb_build_object(
+                   'id', n.id, 'officer_id', n.officer_id, 'school_id', n.school_id, 'post_id', n.post_id,
+                   'location', jsonb_build_object('type', 'Point', 'coordinates', jsonb_build_array(
+                       round(CAST(ST_X(CAST(n.location AS geometry)) AS numeric), 7),
+                       round(CAST(ST_Y(CAST(n.location AS geometry)) AS numeric), 7))),
+                   'kind', n.kind, 'recorded_at', n.recorded_at, 'geofence', n.geofence, 'flags', n.flags)
+        FROM ins n JOIN jurisdictions ej ON ej.code = n.jurisdiction_code
+        ORDER BY n.recorded_at, n.id
+        RETURNING id, kind, path
+    ),
+    notified AS (
+        SELECT count(pg_notify('{events.CHANNEL}',
+                               json_build_object('id', id, 'kind', kind, 'path', CAST(path AS text))::text)) AS n
+        FROM ev
     )
-    SELECT {COLUMNS} FROM ins c
+    SELECT {COLUMNS} FROM ins c CROSS JOIN notified
 """)
 
 EXISTING = Query(f"""
@@ -283,12 +301,13 @@ async def _check_references(db: Db, *, caller: Caller, items: list[CheckinInput]
 
 
 async def ingest(db: Db, *, caller: Caller, items: list[CheckinInput | DomainError],
-                 settings: Settings, online: bool = False) -> list[Outcome]:
+                 settings: Settings, online: bool = False, ingest_db: Db | None = None) -> list[Outcome]:
     """Judge and store the caller's check-ins in one statement; one outcome per item in input order. An item
     that is already a `DomainError` (it failed validation) is `rejected` and the others still land. `online`
     marks a single live post (used by the clock-skew rule)."""
     if caller.kind != "user" or caller.role not in (Role.officer, Role.commander, Role.admin):
         raise Forbidden("only a signed-in officer can check in")
+    ingest_db = ingest_db or db
     outcomes: list[Outcome] = [Outcome(id=None, status="pending") for _ in items]
     candidates: list[tuple[int, CheckinInput]] = []
     first_of: dict[uuid.UUID, int] = {}
@@ -324,10 +343,10 @@ async def ingest(db: Db, *, caller: Caller, items: list[CheckinInput | DomainErr
         officer_code = caller.jurisdiction_code
         # ascending ids: concurrent batches that share ids take the key locks in one order (no deadlock)
         batch = sorted((i for _, i in good), key=lambda i: i.id)
-        # One generic plan for every batch: custom plans re-plan this large statement with 500-element arrays
-        # as constants on each call, which costs more than the work itself.
-        await db.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        rows = await db.fetch(INGEST, {
+        # One statement stores, judges and publishes the whole batch. It runs with a generic plan (`ingest_db`,
+        # whose connections force one): custom plans re-plan this large statement with its arrays as constants
+        # on each call, which costs more than the work itself.
+        rows = await ingest_db.fetch(INGEST, {
             "ids": [i.id for i in batch], "kinds": [i.kind for i in batch],
             "recorded": [i.recorded_at for i in batch], "lons": [i.location.x for i in batch],
             "lats": [i.location.y for i in batch], "accs": [float(i.accuracy_m) for i in batch],
@@ -372,18 +391,8 @@ async def ingest(db: Db, *, caller: Caller, items: list[CheckinInput | DomainErr
         outcomes[n] = (Outcome(id=done.id, status="duplicate", checkin=done.checkin) if done.checkin
                        else Outcome(id=done.id, status="rejected", error=done.error))
     if created:
-        new = list(created.values())
-        await events.publish(db, [events.Event(kind="checkin.created", jurisdiction_code=c["jurisdiction_code"],
-                                                    payload=event_payload(c)) for c in new])
-        await alerts.detect_off_post(db, checkins=new)
+        await alerts.detect_off_post(db, checkins=list(created.values()))
     return outcomes
-
-
-def event_payload(c: dict) -> dict:
-    return {"id": str(c["id"]), "officer_id": str(c["officer_id"]),
-            "school_id": str(c["school_id"]) if c["school_id"] else None,
-            "post_id": str(c["post_id"]) if c["post_id"] else None, "location": c["location"], "kind": c["kind"],
-            "recorded_at": c["recorded_at"].isoformat(), "geofence": c["geofence"], "flags": c["flags"]}
 
 
 async def list_page(db: Db, *, caller: Caller, limit: int, cursor: str | None,

@@ -30,7 +30,7 @@ from domain.settings import Settings
 
 JWT_ALGORITHM = "HS256"
 API_KEY_PREFIX_LEN = 8
-CALLER_CACHE_TTL_S = 5.0
+CALLER_CACHE_TTL_S = 60.0
 
 
 # --- access tokens ---------------------------------------------------------------------------------
@@ -70,20 +70,32 @@ def read_access_token(settings: Settings, token: str) -> dict:
 # --- the caller cache ------------------------------------------------------------------------------
 
 class CallerCache:
-    """A few seconds of memory for who a token or key belongs to; cleared by every credential write."""
+    """Who a token or key belongs to, remembered until a credential changes anywhere in the cluster.
+
+    Every credential write (logout, revoked key or login, deactivated user, new password or role) calls
+    `changed`, which clears this process' cache and NOTIFYs `huxiao_credentials` in the write's transaction; each
+    worker's listener (api/stream.py) clears its own cache when the notification arrives, right after the
+    commit. A worker whose listener is not connected could miss one, so its cache is off (`enabled` false) until
+    the listener is back, and every request asks the database. `ttl_s` bounds an entry's life all the same.
+    """
 
     def __init__(self, ttl_s: float = CALLER_CACHE_TTL_S):
         self.ttl_s = ttl_s
         self._entries: dict[object, tuple[float, Caller]] = {}
         self.generation = 0
+        self.enabled = False
 
     def get(self, key: object) -> Caller | None:
         hit = self._entries.get(key)
-        if hit and hit[0] > time.monotonic():
+        if hit is not None and hit[0] > time.monotonic():
             return hit[1]
         return None
 
-    def put(self, key: object, caller: Caller) -> None:
+    def put(self, key: object, caller: Caller, *, generation: int) -> None:
+        """Remember `caller`, unless the cache was cleared since its row was read (`generation` has moved on):
+        that row may predate the change that cleared it."""
+        if not self.enabled or generation != self.generation:
+            return
         if len(self._entries) > 10_000:
             self._entries.clear()
         self._entries[key] = (time.monotonic() + self.ttl_s, caller)
@@ -91,6 +103,23 @@ class CallerCache:
     def clear(self) -> None:
         self._entries.clear()
         self.generation += 1
+
+    def listening(self, connected: bool) -> None:
+        """The listener (re)connected or lost its connection: start from an empty cache either way."""
+        self.clear()
+        self.enabled = connected
+
+
+CREDENTIALS_CHANNEL = "huxiao_credentials"
+
+
+async def changed(db: Db) -> None:
+    """A credential changed: forget cached callers here now, and on every worker when the write commits."""
+    CALLERS.clear()
+    await db.execute(NOTIFY_CHANGED)
+
+
+NOTIFY_CHANGED = Query(f"SELECT pg_notify('{CREDENTIALS_CHANNEL}', '')")
 
 
 CALLERS = CallerCache()
@@ -108,7 +137,8 @@ async def caller_from_token(db: Db, settings: Settings, token: str, *, request_i
     # A token seen in the last few seconds skips signature checking; its expiry is still enforced.
     hit = CALLERS.get(("jwt", token))
     if hit is not None and hit.token_exp is not None and hit.token_exp > time.time():
-        return _with_request(hit, request_id)
+        return hit.for_request(request_id)
+    generation = CALLERS.generation
     claims = read_access_token(settings, token)
     try:
         user_id, jti = uuid.UUID(claims["sub"]), uuid.UUID(claims["jti"])
@@ -120,14 +150,8 @@ async def caller_from_token(db: Db, settings: Settings, token: str, *, request_i
     cached = Caller(kind="user", id=row["id"], name=row["username"], role=Role(row["role"]),
                     jurisdiction_code=row["jurisdiction_code"], scope_path=row["path"],
                     unit_type=row["unit_type"], token_jti=jti, token_exp=claims["exp"])
-    CALLERS.put(("jwt", token), cached)
-    return _with_request(cached, request_id)
-
-
-def _with_request(caller: Caller, request_id: str | None) -> Caller:
-    from dataclasses import replace
-
-    return replace(caller, request_id=request_id)
+    CALLERS.put(("jwt", token), cached, generation=generation)
+    return cached.for_request(request_id)
 
 
 # --- passwords and login throttling ----------------------------------------------------------------
@@ -219,12 +243,13 @@ async def logout(db: Db, settings: Settings, *, caller: Caller, refresh_token: s
         family = await db.fetchval("SELECT family_id FROM refresh_tokens WHERE token_hash = :h AND user_id = :u", {"h": _sha256(refresh_token), "u": caller.user_id})
         if family:
             await revoke_family(db, family_id=family)
-    CALLERS.clear()
+    await changed(db)
 
 
 async def revoke_all_for_user(db: Db, *, user_id: uuid.UUID) -> None:
-    await db.execute("UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = :u AND revoked_at IS NULL", {"u": user_id})
-    CALLERS.clear()
+    await db.execute("UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = :u AND revoked_at IS NULL",
+                     {"u": user_id})
+    await changed(db)
 
 
 # --- API keys --------------------------------------------------------------------------------------
@@ -292,7 +317,7 @@ async def revoke_api_key(db: Db, *, caller: Caller, key_id: uuid.UUID) -> dict:
         raise NotFound(f"no API key {key_id}")
     await audit.record(db, caller=caller, entity="api_key", entity_id=key_id, action="revoke",
                        jurisdiction_code=row["jurisdiction_code"])
-    CALLERS.clear()
+    await changed(db)
     return dict(row)
 
 
@@ -304,6 +329,7 @@ async def caller_from_api_key(db: Db, settings: Settings, key: str, *, request_i
     digest = _key_hash(settings, key)
     cached = CALLERS.get(("key", digest))
     if cached is None:
+        generation = CALLERS.generation
         row = await db.fetchrow("""
             SELECT k.id, k.key_hash, k.name, k.role, k.jurisdiction_code, j.path::text AS path
             FROM api_keys k JOIN jurisdictions j ON j.code = k.jurisdiction_code
@@ -313,5 +339,5 @@ async def caller_from_api_key(db: Db, settings: Settings, key: str, *, request_i
             raise Unauthorized("the API key is not valid, revoked or expired")
         cached = Caller(kind="api_key", id=row["id"], name=row["name"], role=Role(row["role"]),
                         jurisdiction_code=row["jurisdiction_code"], scope_path=row["path"])
-        CALLERS.put(("key", digest), cached)
-    return _with_request(cached, request_id)
+        CALLERS.put(("key", digest), cached, generation=generation)
+    return cached.for_request(request_id)

@@ -110,6 +110,17 @@ class Db:
             raise TypeError("a transaction needs one connection: use unit_of_work")
         return self.conn.transaction()
 
+    @asynccontextmanager
+    async def atomic(self) -> AsyncIterator[Db]:
+        """A `Db` whose statements commit together: a new transaction on a connection of the pool, or a
+        savepoint inside the transaction this connection is in."""
+        if isinstance(self.conn, asyncpg.Pool):
+            async with unit_of_work(self.conn, acquire_timeout_s=self.acquire_timeout_s) as db:
+                yield db
+        else:
+            async with self.conn.transaction():
+                yield self
+
 
 # --- the pool ------------------------------------------------------------------------------------------
 
@@ -178,8 +189,12 @@ async def _no_reset(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(settings: Settings, *, url: str | None = None, min_size: int | None = None,
-                      max_size: int | None = None) -> asyncpg.Pool:
+                      max_size: int | None = None, plan_cache_mode: str | None = None) -> asyncpg.Pool:
+    """The pool; `plan_cache_mode` (e.g. `force_generic_plan`) is set on each of its connections."""
     size = max_size or settings.db_pool_size
+    session = server_settings(settings)
+    if plan_cache_mode:
+        session["plan_cache_mode"] = plan_cache_mode
     return await asyncpg.create_pool(
         plain_url(url) if url else dsn(settings),
         min_size=min(size, min_size if min_size is not None else size),
@@ -187,7 +202,7 @@ async def create_pool(settings: Settings, *, url: str | None = None, min_size: i
         max_inactive_connection_lifetime=settings.db_pool_recycle_s,
         timeout=settings.db_connect_timeout_s,
         command_timeout=None,
-        server_settings=server_settings(settings),
+        server_settings=session,
         init=init_connection,
         reset=_no_reset,
     )

@@ -13,7 +13,7 @@ from shapely.geometry import MultiPolygon, Point, Polygon
 
 from domain.errors import InvalidInput
 from geo.crs import CRS
-from geo.geometry import GeometryError, parse_area, parse_bbox, parse_lonlat, parse_point
+from geo.geometry import GeometryError, parse_area, parse_bbox, parse_lonlat, parse_point, parse_position
 
 CRS_NAMES = tuple(c.value for c in CRS)
 
@@ -33,6 +33,14 @@ def read_point(obj: Any, *, crs: str | None, field: str = "location") -> Point:
     """A GeoJSON Point in `crs` as a WGS-84 shapely Point."""
     try:
         return parse_point(obj, crs=crs_of(crs))
+    except GeometryError as err:
+        raise InvalidInput(err.message, field=_field(field, err)) from err
+
+
+def read_position(obj: Any, *, crs: str | None, field: str = "location") -> tuple[float, float]:
+    """A GeoJSON Point in `crs` as WGS-84 (lon, lat), checked as `read_point` checks it."""
+    try:
+        return parse_position(obj, crs=crs_of(crs))
     except GeometryError as err:
         raise InvalidInput(err.message, field=_field(field, err)) from err
 
@@ -59,9 +67,9 @@ def read_bbox(text: str, *, crs: str | None = None, field: str = "bbox") -> tupl
         raise InvalidInput(err.message, field=field) from err
 
 
-def read_coordinates(lon: float, lat: float, *, crs: str | None) -> Point:
-    """Query-string `lon` and `lat` in `crs` as a WGS-84 Point."""
-    return read_point({"type": "Point", "coordinates": [lon, lat]}, crs=crs, field="lon,lat")
+def read_coordinates(lon: float, lat: float, *, crs: str | None) -> tuple[float, float]:
+    """Query-string `lon` and `lat` in `crs` as WGS-84 (lon, lat)."""
+    return read_position({"type": "Point", "coordinates": [lon, lat]}, crs=crs, field="lon,lat")
 
 
 def wkb(geometry) -> bytes:

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 from shapely.geometry import MultiPolygon, Point, Polygon
 
-from domain import audit, jurisdictions
+from domain import audit, jurisdictions, zones
 from domain.callers import Caller, Role
 from domain.database import Db, Query
 from domain.errors import Conflict, DomainError, InvalidInput, NotFound
@@ -127,6 +127,7 @@ async def create(db: Db, *, caller: Caller, school: SchoolInput) -> dict:
             row = await db.fetchrow(INSERT, _params(school, school_id))
     except asyncpg.IntegrityConstraintViolationError as exc:
         raise Conflict(f"a school with external_id {school.external_id!r} exists", field="external_id") from exc
+    zones.note_local_write([school_id])
     await audit.record(db, caller=caller, entity="school", entity_id=school_id, action="create",
                        jurisdiction_code=school.jurisdiction_code,
                        changes={"name": school.name, "kind": school.kind, "external_id": school.external_id})
@@ -175,6 +176,7 @@ async def update(db: Db, *, caller: Caller, school_id: uuid.UUID, changes: dict[
             """, params)
     except asyncpg.IntegrityConstraintViolationError as exc:
         raise Conflict(f"a school with external_id {merged.external_id!r} exists", field="external_id") from exc
+    zones.note_local_write([school_id])
     await audit.record(db, caller=caller, entity="school", entity_id=school_id, action="update",
                        jurisdiction_code=merged.jurisdiction_code, changes=changes)
     return _row(row)
@@ -185,6 +187,7 @@ async def delete(db: Db, *, caller: Caller, school_id: uuid.UUID) -> None:
     caller.require(Role.commander)
     current = await get(db, caller=caller, school_id=school_id)
     await db.execute("UPDATE schools SET deleted_at = now(), updated_at = now() WHERE id = :id", {"id": school_id})
+    zones.note_local_write([school_id])
     await audit.record(db, caller=caller, entity="school", entity_id=school_id, action="delete",
                        jurisdiction_code=current["jurisdiction_code"])
 
@@ -348,6 +351,7 @@ async def import_features(db: Db, *, caller: Caller, features: list[Any], crs: s
             "campuses": [wkb(s.campus) if s.campus is not None else None for _, s in good],
             "radii": [float(s.zone_radius_m) for _, s in good],
         })
+        zones.note_local_write([r["id"] for r in rows])
         by_external = {r["external_id"]: r for r in rows if r["external_id"] is not None}
         by_id = {r["id"]: r for r in rows}
         for (index, school), new_id in zip(good, ids, strict=True):

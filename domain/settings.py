@@ -26,11 +26,16 @@ class Settings(BaseSettings):
     pg_port: int | None = Field(default=None, description="Port of the managed local cluster (default: first free from 55432).")
 
     db_pool_size: int = Field(default=20, description="Connections kept open per worker process.")
+    db_ingest_pool_size: int = Field(default=8, description="Connections per worker kept for check-in ingest, "
+                                     "whose large statement runs with a generic plan.")
     db_pool_timeout_s: float = Field(default=5.0, description="How long a request waits for a free connection "
                                      "before it is answered 503.")
     db_pool_recycle_s: int = Field(default=1800, description="Close connections idle for longer than this.")
     db_connect_timeout_s: float = 3.0
     db_statement_timeout_ms: int = 30_000
+
+    zone_index: bool = Field(default=True, description="Answer zone look-ups from an in-memory index of the "
+                             "schools (kept fresh by LISTEN/NOTIFY); off: every look-up is a PostgreSQL query.")
 
     max_body_bytes: int = 1024 * 1024
     max_batch_body_bytes: int = 8 * 1024 * 1024
@@ -54,6 +59,8 @@ class Settings(BaseSettings):
     checkin_max_speed_mps: float = 50.0
     heartbeat_cover_s: int = 300
     duty_alert_grace_s: int = 300
+    duty_sweep_interval_s: float = Field(default=60.0, description="How often the leader worker sweeps for "
+                                         "uncovered posts (and makes partitions, prunes old events).")
 
     # Incidents.
     arrival_max_distance_m: float = 150.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from dataclasses import dataclass
@@ -81,7 +82,7 @@ async def create(db: Db, *, caller: Caller, new: NewUser) -> dict:
     caller.require(Role.admin)
     username = normalise_username(new.username)
     await jurisdictions.in_scope(db, caller=caller, code=new.jurisdiction_code)
-    password_hash = hash_password(new.password)
+    password_hash = await asyncio.to_thread(hash_password, new.password)  # argon2: off the event loop
     user_id = uuid.uuid4()
     try:
         async with db.transaction():
@@ -121,7 +122,7 @@ async def update(db: Db, *, caller: Caller, user_id: uuid.UUID, changes: dict[st
     for key, value in changes.items():
         if key == "password":
             sets.append("password_hash = :password_hash")
-            params["password_hash"] = hash_password(value)
+            params["password_hash"] = await asyncio.to_thread(hash_password, value)
             continue
         if key == "jurisdiction_code":
             await jurisdictions.in_scope(db, caller=caller, code=value)
@@ -134,7 +135,7 @@ async def update(db: Db, *, caller: Caller, user_id: uuid.UUID, changes: dict[st
     await db.execute(f"UPDATE users SET {', '.join(sets)}, updated_at = now() WHERE id = :id", params)
     if changes.get("active") is False or "password" in changes:
         await credentials.revoke_all_for_user(db, user_id=user_id)
-    credentials.CALLERS.clear()
+    await credentials.changed(db)
     await audit.record(db, caller=caller, entity="user", entity_id=user_id, action="update",
                        jurisdiction_code=changes.get("jurisdiction_code", current["jurisdiction_code"]),
                        changes={k: ("***" if k == "password" else v) for k, v in changes.items()})

@@ -7,7 +7,12 @@ of every membership query; each school's own radius is then a filter on the few 
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 import uuid
+import weakref
+from dataclasses import dataclass
 
 import shapely
 
@@ -15,7 +20,11 @@ from domain.callers import Caller
 from domain.database import Db, Query
 from domain.errors import NotFound
 from geo.geometry import area_to_geojson
+from geo.zone_index import Zone, ZoneIndex, sphere_distance_m
+from geo.zone_index import distance_m as zone_distance_m
 from geo.zones import zone_polygon
+
+log = logging.getLogger("huxiao.zones")
 
 ZONE_RADIUS_DEFAULT_M = 200.0
 ZONE_RADIUS_MAX_M = 2000.0
@@ -86,9 +95,17 @@ LOOKUP = Query(f"""
 
 
 async def lookup(db: Db, *, caller: Caller, lon: float, lat: float,
-                 nearest_outside: int = NEAREST_OUTSIDE_DEFAULT) -> list[dict]:
+                 nearest_outside: int = NEAREST_OUTSIDE_DEFAULT, index: ZoneIndex | None = None) -> list[dict]:
     """Every school (in the caller's jurisdictions) whose zone holds the WGS-84 point, then the nearest
     few whose zone does not, nearest first; `distance_m` is to the campus boundary (0 inside it)."""
+    if index is not None:
+        return lookup_in_index(index, caller=caller, lon=lon, lat=lat, nearest_outside=nearest_outside)
+    return await lookup_in_database(db, caller=caller, lon=lon, lat=lat, nearest_outside=nearest_outside)
+
+
+async def lookup_in_database(db: Db, *, caller: Caller, lon: float, lat: float,
+                             nearest_outside: int = NEAREST_OUTSIDE_DEFAULT) -> list[dict]:
+    """`lookup` answered by PostGIS (while the in-memory index is not ready, and to check it)."""
     rows = await db.fetch(LOOKUP, {
         "lon": lon, "lat": lat, "scope": caller.scope_path, "search_m": NEAREST_SEARCH_M,
         "nearest": nearest_outside,
@@ -120,3 +137,170 @@ async def zone_feature(db: Db, *, caller: Caller, school_id: uuid.UUID) -> dict:
             "measured_from": "campus" if row["has_campus"] else "location",
         },
     }
+
+
+# --- the in-memory index -------------------------------------------------------------------------------------
+
+SCHOOLS_CHANNEL = "huxiao_schools"
+NEAREST_FIRST_SEARCH_M = 2_000.0
+LOCAL_WRITE_WAIT_S = 2.0
+
+INDEX_ROWS = Query("""
+    SELECT s.id, s.name, s.kind, s.jurisdiction_code, s.zone_radius_m, j.path::text AS path,
+           ST_AsBinary(s.boundary) AS boundary
+    FROM schools s JOIN jurisdictions j ON j.code = s.jurisdiction_code
+    WHERE s.deleted_at IS NULL AND (CAST(:ids AS uuid[]) IS NULL OR s.id = ANY(CAST(:ids AS uuid[])))
+""")
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedSchool:
+    """What a zone lookup answers about a school, besides its distance."""
+
+    name: str
+    kind: str
+    jurisdiction_code: str
+    path: str
+
+
+def _zone(row) -> Zone:
+    return Zone(key=row["id"], boundary=shapely.from_wkb(bytes(row["boundary"])), radius_m=float(row["zone_radius_m"]),
+                data=IndexedSchool(row["name"], row["kind"], row["jurisdiction_code"], row["path"]))
+
+
+def _build(rows) -> ZoneIndex:
+    return ZoneIndex([_zone(r) for r in rows])
+
+
+class ZoneIndexState:
+    """This process' index of school zones, kept fresh by LISTEN/NOTIFY.
+
+    Loaded when the listener connects (and again whenever it reconnects, since notifications may have been
+    missed meanwhile); every change to `schools` NOTIFYs `huxiao_schools` with the school's id (a trigger), and
+    the changed rows are read and swapped in when the notification arrives. While the index is not loaded, or
+    the listener is down, `current()` is None and lookups run in PostgreSQL. A school written by this process
+    is looked up in PostgreSQL until its notification has been applied (at most `LOCAL_WRITE_WAIT_S`), so a
+    client sees its own change at once; another worker's change arrives within the notification's delay.
+    """
+
+    def __init__(self, db: Db) -> None:
+        self.index: ZoneIndex | None = None
+        self.db = db
+        self.connected = False
+        self._pending: set[uuid.UUID] = set()
+        self._local: set[uuid.UUID] = set()
+        self._local_until = 0.0
+        self._task: asyncio.Task | None = None
+        self._generation = 0
+        _STATES.add(self)
+
+    def current(self) -> ZoneIndex | None:
+        if self.index is None or not self.connected:
+            return None
+        if self._local and time.monotonic() < self._local_until:
+            return None
+        return self.index
+
+    def note_local_write(self, ids: list[uuid.UUID]) -> None:
+        self._local.update(ids)
+        self._local_until = time.monotonic() + LOCAL_WRITE_WAIT_S
+
+    # listener callbacks (synchronous, on the event loop)
+    def listening(self, connected: bool) -> None:
+        self.connected = connected
+        self._generation += 1
+        self.index = None
+        self._pending.clear()
+        if connected:
+            self._schedule()
+
+    def notified(self, payload: str) -> None:
+        try:
+            self._pending.add(uuid.UUID(payload))
+        except ValueError:
+            return
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._refresh(), name="huxiao-zone-index")
+
+    async def _refresh(self) -> None:
+        while True:
+            generation = self._generation
+            try:
+                if self.index is None:
+                    self._pending.clear()
+                    rows = await self.db.fetch(INDEX_ROWS, {"ids": None})
+                    fresh = await asyncio.to_thread(_build, rows)
+                    if generation == self._generation:
+                        self.index = fresh
+                        self._local.clear()
+                        log.info("zone index loaded: %d schools", len(fresh))
+                elif self._pending:
+                    ids = list(self._pending)
+                    self._pending.difference_update(ids)
+                    rows = {r["id"]: r for r in await self.db.fetch(INDEX_ROWS, {"ids": ids})}
+                    if generation == self._generation and self.index is not None:
+                        changes = {i: (_zone(rows[i]) if i in rows else None) for i in ids}
+                        self.index = await asyncio.to_thread(self.index.with_changes, changes)
+                        self._local.difference_update(ids)
+            except Exception:  # the database is away: lookups use it too, and fail there the same way
+                log.warning("zone index refresh failed; lookups use PostgreSQL meanwhile", exc_info=True)
+                self.index = None
+                return
+            if (self.index is not None or not self.connected) and not self._pending:
+                return
+
+
+_STATES: weakref.WeakSet[ZoneIndexState] = weakref.WeakSet()
+
+
+def note_local_write(ids: list[uuid.UUID]) -> None:
+    """Schools written by this process: its indexes leave them to PostgreSQL until their notifications land."""
+    for state in list(_STATES):
+        state.note_local_write(ids)
+
+
+def lookup_in_index(index: ZoneIndex, *, caller: Caller, lon: float, lat: float,
+                    nearest_outside: int = NEAREST_OUTSIDE_DEFAULT) -> list[dict]:
+    """`lookup` answered from the in-memory index: the same schools, distances within a centimetre."""
+
+    def answer(zone: Zone, d: float) -> dict:
+        school: IndexedSchool = zone.data
+        return {"school_id": zone.key, "name": school.name, "kind": school.kind,
+                "jurisdiction_code": school.jurisdiction_code, "zone_radius_m": zone.radius_m,
+                "distance_m": d, "inside": d <= zone.radius_m}
+
+    found: dict[uuid.UUID, dict] = {}
+    # Within a centimetre of the radius the local plane could misjudge: the exact distance decides.
+    for zone, approx in index.within(lon, lat, index.max_radius_m + 1.0):
+        if approx <= zone.radius_m + 1.0 and caller.sees_path(zone.data.path):
+            d = zone_distance_m(lon, lat, zone.boundary)
+            if d <= zone.radius_m:
+                found[zone.key] = answer(zone, d)
+    if nearest_outside:
+        # As the SQL lookup: the nearest by `<->` (distance on the sphere), among the candidates the local plane
+        # ranks within half a percent of the last one taken (sphere, spheroid and plane differ by less).
+        reach = NEAREST_FIRST_SEARCH_M
+        while True:
+            outside = []
+            for zone, approx in index.within(lon, lat, reach):
+                if outside and len(outside) >= nearest_outside and approx > outside[nearest_outside - 1][2] * 1.005 + 1:
+                    break
+                if zone.key in found or not caller.sees_path(zone.data.path):
+                    continue
+                d = zone_distance_m(lon, lat, zone.boundary)
+                if d > zone.radius_m:
+                    outside.append((sphere_distance_m(lon, lat, zone.boundary), zone.key, approx, zone, d))
+                    outside.sort(key=lambda o: (o[0], o[1]))
+            if len(outside) >= nearest_outside or reach >= NEAREST_SEARCH_M:
+                break
+            reach = NEAREST_SEARCH_M
+        for sphere_m, _, _, zone, d in outside[:nearest_outside]:
+            if sphere_m <= NEAREST_SEARCH_M:
+                found[zone.key] = answer(zone, d)
+    out = sorted(found.values(), key=lambda r: (r["distance_m"], r["school_id"]))
+    for r in out:
+        r["distance_m"] = round(r["distance_m"], 2)
+    return out

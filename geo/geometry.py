@@ -175,11 +175,16 @@ def _explain_invalid(geometry: shapely.Geometry, crs: CRS) -> str | None:
 
 def parse_point(obj: Any, *, crs: CRS | str = CRS.WGS84) -> Point:
     """Parse a GeoJSON Point given in ``crs`` into a WGS-84 shapely Point, refusing anything malformed."""
+    return Point(*parse_position(obj, crs=crs))
+
+
+def parse_position(obj: Any, *, crs: CRS | str = CRS.WGS84) -> Position:
+    """Parse a GeoJSON Point given in ``crs`` into a WGS-84 (lon, lat), refusing anything malformed: what
+    `parse_point` checks, without building a shapely object (the hot paths need only the numbers)."""
     crs = _crs(crs)
     coordinates = _geojson_object(obj, ("Point",))
     path: Path = ("coordinates",)
-    lon, lat = _convert(_position(coordinates, path), crs, path)
-    return Point(lon, lat)
+    return _convert(_position(coordinates, path), crs, path)
 
 
 def point_to_geojson(point: Point) -> dict[str, Any]:
