@@ -4,6 +4,7 @@ and the background sweep runs on one worker only (the leader holds an advisory l
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -112,9 +113,9 @@ async def test_the_background_sweep_has_one_leader_among_the_workers(two_workers
         """, {"key": LEADER_LOCK_KEY})
         if holders:
             break
-        time.sleep(0.25)
+        await asyncio.sleep(0.25)
     assert len(holders) == 1
-    time.sleep(1.5)  # both workers have tried to lead a few times by now
+    await asyncio.sleep(1.5)  # both workers have tried to lead a few times by now
     again = await db.fetch("""
         SELECT count(*) AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
         WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = 'huxiao-leader'
