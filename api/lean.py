@@ -16,6 +16,7 @@ query parameters and request body taken from the same models that validate them,
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -33,8 +34,9 @@ _JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
 
 
 def _default(value: Any) -> Any:
-    # Decimal, asyncpg's UUID subclass and the like: their str() is their JSON form.
-    return str(value)
+    if isinstance(value, Decimal):  # PostgreSQL numeric: a JSON number, as the response models declare it
+        return float(value)
+    return str(value)  # asyncpg's UUID subclass and the like: their str() is their JSON form
 
 
 def json_response(content: Any, *, status_code: int = 200) -> Response:

@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     context = {"max_body_bytes": settings.max_body_bytes, "body_limit_for": body_limit_for,
                "retry_after_s": settings.retry_after_s, "json_paths_exempt": NON_JSON_BODY_PATHS}
     app.add_middleware(RequestContext, **context)
-    lean_routers = (checkins_api.lean_router, schools.lean_router, identity.lean_router)
+    lean_routers = (checkins_api.lean_router, schools.lean_router, identity.lean_router, incidents_api.lean_router)
     app.hot_paths = lean.HotRoutes([r for router in lean_routers for r in router.routes])
     app.hot_stack = RequestContext(app.hot_paths, **context)
     # The hot endpoints' routers first: a request tries the routers in order, and every router passed costs

@@ -110,12 +110,13 @@ def seed_demo_cmd() -> None:
 def serve(
     host: str = typer.Option(None, help="Bind address (default HUXIAO_HOST, 127.0.0.1)."),
     port: int = typer.Option(None, help="Port (default PORT, 8000)."),
-    workers: int = typer.Option(1, help="uvicorn worker processes."),
+    workers: str = typer.Option("1", help="uvicorn worker processes: a number, or `auto` for one per core."),
     prepare: bool = typer.Option(True, help="Start the local database, migrate and seed the demo first."),
 ) -> None:
     """Serve the API with uvicorn (after preparing the database and demo data)."""
     import uvicorn
 
+    count = _worker_count(workers)
     if prepare:
         prepare_database(seed=True)
     settings = get_settings()
@@ -127,8 +128,22 @@ def serve(
 
     for username, password, role in DEMO_LOGINS:
         console.print(f"  demo login: {username} / {password} ({role})")
-    uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_config=None,
+    uvicorn.run("api.main:app", host=host, port=port, workers=count, log_config=None,
                 access_log=False, proxy_headers=False)
+
+
+def _worker_count(workers: str) -> int:
+    """`auto` is one worker per core this process may run on; else a positive number."""
+    if workers == "auto":
+        return max(1, len(os.sched_getaffinity(0)))
+    try:
+        count = int(workers)
+    except ValueError:
+        count = 0
+    if count < 1:
+        console.print(f"[red]--workers must be a positive number or auto, not {workers!r}[/red]")
+        raise typer.Exit(2)
+    return count
 
 
 def _require_free_port(host: str, port: int) -> None:
