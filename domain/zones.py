@@ -20,8 +20,7 @@ from domain.callers import Caller
 from domain.database import Db, Query
 from domain.errors import NotFound
 from geo.geometry import area_to_geojson
-from geo.zone_index import Zone, ZoneIndex, sphere_distance_m
-from geo.zone_index import distance_m as zone_distance_m
+from geo.zone_index import Zone, ZoneIndex, measure
 from geo.zones import zone_polygon
 
 log = logging.getLogger("huxiao.zones")
@@ -142,7 +141,8 @@ async def zone_feature(db: Db, *, caller: Caller, school_id: uuid.UUID) -> dict:
 # --- the in-memory index -------------------------------------------------------------------------------------
 
 SCHOOLS_CHANNEL = "huxiao_schools"
-NEAREST_FIRST_SEARCH_M = 2_000.0
+# The nearest schools outside their zones are looked for in growing circles (a dense town needs only the first).
+NEAREST_SEARCH_STEPS_M = (500.0, 2_000.0, NEAREST_SEARCH_M)
 LOCAL_WRITE_WAIT_S = 2.0
 
 INDEX_ROWS = Query("""
@@ -273,33 +273,30 @@ def lookup_in_index(index: ZoneIndex, *, caller: Caller, lon: float, lat: float,
                 "distance_m": d, "inside": d <= zone.radius_m}
 
     found: dict[uuid.UUID, dict] = {}
-    # Within a centimetre of the radius the local plane could misjudge: the exact distance decides.
+    exact: dict[uuid.UUID, float] = {}
+    # Within a metre of the radius the local plane could misjudge: the exact distance decides.
     for zone, approx in index.within(lon, lat, index.max_radius_m + 1.0):
         if approx <= zone.radius_m + 1.0 and caller.sees_path(zone.data.path):
-            d = zone_distance_m(lon, lat, zone.boundary)
+            exact[zone.key] = measured = measure(lon, lat, zone.boundary)
+            d = measured[1]
             if d <= zone.radius_m:
                 found[zone.key] = answer(zone, d)
     if nearest_outside:
-        # As the SQL lookup: the nearest by `<->` (distance on the sphere), among the candidates the local plane
-        # ranks within half a percent of the last one taken (sphere, spheroid and plane differ by less).
-        reach = NEAREST_FIRST_SEARCH_M
-        while True:
-            outside = []
-            for zone, approx in index.within(lon, lat, reach):
-                if outside and len(outside) >= nearest_outside and approx > outside[nearest_outside - 1][2] * 1.005 + 1:
-                    break
-                if zone.key in found or not caller.sees_path(zone.data.path):
-                    continue
-                d = zone_distance_m(lon, lat, zone.boundary)
-                if d > zone.radius_m:
-                    outside.append((sphere_distance_m(lon, lat, zone.boundary), zone.key, approx, zone, d))
-                    outside.sort(key=lambda o: (o[0], o[1]))
-            if len(outside) >= nearest_outside or reach >= NEAREST_SEARCH_M:
+        # As the SQL lookup: the nearest by `<->` (distance on the sphere). The local plane ranks the candidates;
+        # only those within half a percent of the N-th (sphere, spheroid and plane differ by less) are measured.
+        for reach in NEAREST_SEARCH_STEPS_M:
+            candidates = [(zone, approx) for zone, approx in index.within(lon, lat, reach)
+                          if zone.key not in found and caller.sees_path(zone.data.path)]
+            # Enough, and no school beyond this circle could rank among them (the cutoff below lies inside it).
+            if len(candidates) >= nearest_outside and candidates[nearest_outside - 1][1] * 1.005 + 1.0 <= reach:
                 break
-            reach = NEAREST_SEARCH_M
-        for sphere_m, _, _, zone, d in outside[:nearest_outside]:
-            if sphere_m <= NEAREST_SEARCH_M:
-                found[zone.key] = answer(zone, d)
+        if candidates:
+            cutoff = candidates[min(nearest_outside, len(candidates)) - 1][1] * 1.005 + 1.0
+            ranked = sorted(((exact.get(zone.key) or measure(lon, lat, zone.boundary), zone.key, zone)
+                             for zone, approx in candidates if approx <= cutoff), key=lambda r: (r[0][0], r[1]))
+            for (sphere_m, d), key, zone in ranked[:nearest_outside]:
+                if sphere_m <= NEAREST_SEARCH_M:
+                    found[key] = answer(zone, d)
     out = sorted(found.values(), key=lambda r: (r["distance_m"], r["school_id"]))
     for r in out:
         r["distance_m"] = round(r["distance_m"], 2)

@@ -27,7 +27,7 @@ from shapely.geometry.base import BaseGeometry
 
 from geo.geodesy import GEOD
 
-__all__ = ["Zone", "ZoneIndex", "distance_m", "sphere_distance_m"]
+__all__ = ["Zone", "ZoneIndex", "distance_m", "measure", "sphere_distance_m"]
 
 # WGS-84
 _A = 6_378_137.0
@@ -55,50 +55,91 @@ def _metres_per_degree(lat: float) -> tuple[float, float]:
     return math.radians(1) * n * math.cos(phi), math.radians(1) * m
 
 
-def _unit_vectors(lon_deg: np.ndarray, lat_deg: np.ndarray) -> np.ndarray:
-    lon, lat = np.radians(lon_deg), np.radians(lat_deg)
-    cos_lat = np.cos(lat)
-    return np.stack([cos_lat * np.cos(lon), cos_lat * np.sin(lon), np.sin(lat)], axis=-1)
+def _unit(lon_deg: float, lat_deg: float) -> tuple[float, float, float]:
+    lon, lat = math.radians(lon_deg), math.radians(lat_deg)
+    cos_lat = math.cos(lat)
+    return cos_lat * math.cos(lon), cos_lat * math.sin(lon), math.sin(lat)
 
 
-def _angle(u: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """Angles between the rows of `u` and `p`, precise for tiny angles too (arccos of a dot product is not)."""
-    return np.arctan2(np.linalg.norm(np.cross(u, p), axis=-1), u @ p)
+def _cross(u, v):
+    return u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]
+
+
+def _dot(u, v) -> float:
+    return u[0] * v[0] + u[1] * v[1] + u[2] * v[2]
+
+
+def _angle(u, v) -> float:
+    """The angle between two unit vectors, precise for tiny angles too (arccos of a dot product is not)."""
+    return math.atan2(math.sqrt(sum(c * c for c in _cross(u, v))), _dot(u, v))
+
+
+def _nearest_on_edge(a, b, p) -> tuple[float, tuple[float, float, float]]:
+    """The nearest point to `p` on the great-circle arc from `a` to `b` (unit vectors) and its angle from `p`,
+    as PostGIS's `edge_distance_to_point`: the point projected onto the arc's great circle when it lies within
+    the arc, else the nearer end."""
+    n = _cross(a, b)
+    norm = math.sqrt(_dot(n, n))
+    if norm > 0:
+        n = (n[0] / norm, n[1] / norm, n[2] / norm)
+        d = _dot(p, n)
+        k = (p[0] - d * n[0], p[1] - d * n[1], p[2] - d * n[2])
+        kn = math.sqrt(_dot(k, k))
+        if kn > 0:
+            k = (k[0] / kn, k[1] / kn, k[2] / kn)
+            if _dot(_cross(a, k), n) >= 0 and _dot(_cross(k, b), n) >= 0:
+                return _angle(k, p), k
+    to_a, to_b = _angle(a, p), _angle(b, p)
+    return (to_a, a) if to_a < to_b else (to_b, b)
+
+
+_RINGS: dict[int, tuple[BaseGeometry, list[list[tuple[float, float, float]]]]] = {}
+RINGS_CACHE_MAX = 50_000
+
+
+def _rings(boundary: BaseGeometry) -> list[list[tuple[float, float, float]]]:
+    """The boundary's lines as unit vectors, remembered per geometry (a lookup measures the same few schools
+    again and again); the geometry is prepared for `covers` at the same time."""
+    hit = _RINGS.get(id(boundary))
+    if hit is not None and hit[0] is boundary:
+        return hit[1]
+    shapely.prepare(boundary)
+    rings = []
+    for part in shapely.get_parts(boundary):
+        lines = shapely.get_rings(part) if part.geom_type == "Polygon" else [part]
+        rings.extend([_unit(x, y) for x, y in shapely.get_coordinates(line).tolist()] for line in lines)
+    if len(_RINGS) >= RINGS_CACHE_MAX:
+        _RINGS.clear()
+    _RINGS[id(boundary)] = (boundary, rings)
+    return rings
 
 
 def _nearest_on_sphere(lon: float, lat: float, boundary: BaseGeometry) -> tuple[float, float, float]:
     """The boundary's nearest point to the point on the sphere, as PostGIS finds it for `geography` (edges are
     great-circle arcs, latitudes taken as spherical): (angle in radians, lon, lat); the angle is -1 when the
     point lies inside the polygon."""
-    p = _unit_vectors(np.array(lon), np.array(lat))
+    p = _unit(lon, lat)
     if boundary.geom_type == "Point":
-        q = _unit_vectors(np.array(boundary.x), np.array(boundary.y))
-        return float(_angle(q[None, :], p)[0]), boundary.x, boundary.y
+        return _angle(_unit(boundary.x, boundary.y), p), boundary.x, boundary.y
+    rings = _rings(boundary)
     if boundary.covers(shapely.Point(lon, lat)):
         return -1.0, lon, lat
-    starts, ends = [], []
-    for part in shapely.get_parts(boundary):
-        lines = shapely.get_rings(part) if part.geom_type == "Polygon" else [part]
-        for line in lines:
-            xy = shapely.get_coordinates(line)
-            starts.append(xy[:-1])
-            ends.append(xy[1:])
-    a_xy, b_xy = np.concatenate(starts), np.concatenate(ends)
-    a, b = _unit_vectors(a_xy[:, 0], a_xy[:, 1]), _unit_vectors(b_xy[:, 0], b_xy[:, 1])
-    n = np.cross(a, b)
-    norm = np.linalg.norm(n, axis=1)
-    degenerate = norm == 0
-    n = n / np.where(degenerate, 1.0, norm)[:, None]
-    k = p - (n @ p)[:, None] * n  # the point projected onto each edge's great circle
-    k = k / np.linalg.norm(k, axis=1)[:, None]
-    in_cone = (np.einsum("ij,ij->i", np.cross(a, k), n) >= 0) & (np.einsum("ij,ij->i", np.cross(k, b), n) >= 0)
-    in_cone &= ~degenerate
-    to_a, to_b, to_k = _angle(a, p), _angle(b, p), _angle(k, p)
-    nearest = np.where(in_cone[:, None], k, np.where((to_a < to_b)[:, None], a, b))
-    angle = np.where(in_cone, to_k, np.minimum(to_a, to_b))
-    best = int(np.argmin(angle))
-    x, y, z = nearest[best]
-    return float(angle[best]), math.degrees(math.atan2(y, x)), math.degrees(math.asin(max(-1.0, min(1.0, z))))
+    best, nearest = math.inf, p
+    for ring in rings:
+        for a, b in zip(ring, ring[1:], strict=False):
+            angle, point = _nearest_on_edge(a, b, p)
+            if angle < best:
+                best, nearest = angle, point
+    x, y, z = nearest
+    return best, math.degrees(math.atan2(y, x)), math.degrees(math.asin(max(-1.0, min(1.0, z))))
+
+
+def measure(lon: float, lat: float, boundary: BaseGeometry) -> tuple[float, float]:
+    """(metres on the sphere, as `<->` orders; metres on the ellipsoid, as `ST_Distance` answers), 0 inside."""
+    angle, nlon, nlat = _nearest_on_sphere(lon, lat, boundary)
+    if angle < 0:
+        return 0.0, 0.0
+    return angle * MEAN_RADIUS_M, float(GEOD.inv(lon, lat, nlon, nlat)[2])
 
 
 def distance_m(lon: float, lat: float, boundary: BaseGeometry) -> float:
