@@ -27,7 +27,7 @@ from api.schemas import PROBLEM_RESPONSES, CRSName, Page, PointGeometry, PointIn
 from domain import checkins
 from domain.callers import Caller, Role
 from domain.errors import DomainError, InvalidInput
-from domain.locations import read_bbox, read_point
+from domain.locations import read_bbox, read_position
 
 router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
 # The hot endpoints (api/lean.py), included ahead of every other router.
@@ -137,7 +137,7 @@ def _item_error(err: ValidationError) -> InvalidInput:
 
 def to_input(body: CheckinIn, *, settings, now: datetime) -> checkins.CheckinInput:
     """A validated body as the domain's input: WGS-84 point, recorded_at range checked, body hash."""
-    location = read_point(body.location.model_dump(), crs=body.crs.value)
+    location = read_position(body.location.model_dump(), crs=body.crs.value)
     refusal = None
     try:
         checkins.check_recorded_at(body.recorded_at, now=now, settings=settings)
@@ -155,6 +155,12 @@ CHECKIN_BODY = TypeAdapter(CheckinIn)
 BATCH_BODY = TypeAdapter(CheckinBatchIn)
 
 
+def _zone_index(request: Request):
+    """The worker's zone index when it is ready (check-ins are then judged against it, not in PostGIS)."""
+    state = request.app.state.zone_index
+    return state.current() if state is not None else None
+
+
 def _officer(caller: Caller) -> Caller:
     caller.require(Role.officer, Role.commander)
     return caller
@@ -170,7 +176,7 @@ async def create_checkin(request: Request) -> Response:
     state = request.app.state
     item = to_input(body, settings=state.settings, now=lean.now(request))
     outcome = (await checkins.ingest(state.db, caller=caller, items=[item], settings=state.settings, online=True,
-                                     ingest_db=state.ingest_db))[0]
+                                     ingest_db=state.ingest_db, zone_index=_zone_index(request)))[0]
     if outcome.error is not None:
         raise outcome.error
     return lean.json_response(outcome.checkin, status_code=200 if outcome.status == "duplicate" else 201)
@@ -199,7 +205,7 @@ async def create_checkins_batch(request: Request) -> Response:
             item.item_id = raw_id if isinstance(raw_id, str | int) else None
         inputs.append(item)
     outcomes = await checkins.ingest(state.db, caller=caller, items=inputs, settings=state.settings, online=False,
-                                     ingest_db=state.ingest_db)
+                                     ingest_db=state.ingest_db, zone_index=_zone_index(request))
     results = []
     for o in outcomes:
         result: dict[str, Any] = {"id": o.id, "status": o.status}

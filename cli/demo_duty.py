@@ -17,7 +17,7 @@ from domain import checkins, posts
 from domain.callers import Caller, Role, system_caller
 from domain.database import Db
 from domain.errors import DomainError
-from domain.locations import read_point
+from domain.locations import read_point, read_position
 from domain.settings import get_settings
 from domain.shifts import DEFAULT_WINDOWS, local_span
 
@@ -131,7 +131,7 @@ async def _morning_checkins(db: Db, *, officer: dict, post: dict, morning: tuple
                 "recorded_at": at.isoformat(), "location": {"type": "Point", "coordinates": [lon, lat]},
                 "crs": "wgs84", "accuracy_m": 8.0, "visible": {"vehicle": n == 0, "lights": n == 0}}
         items.append(checkins.CheckinInput(
-            id=uuid.UUID(body["id"]), kind=kind, recorded_at=at, location=read_point(body["location"], crs="wgs84"),
+            id=uuid.UUID(body["id"]), kind=kind, recorded_at=at, location=read_position(body["location"], crs="wgs84"),
             crs="wgs84", accuracy_m=8.0, body_hash=checkins.body_hash(body), vehicle=n == 0, lights=n == 0))
     if not items:
         return 0

@@ -27,9 +27,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from shapely.geometry import Point
 
-from domain import alerts, events, jurisdictions
+from domain import alerts, events, jurisdictions, zones
 from domain.callers import Caller, Role
 from domain.database import Db, Query
 from domain.duty import EARLY_ALLOWANCE_S
@@ -38,6 +37,7 @@ from domain.paging import decode_cursor, page_of
 from domain.settings import Settings
 from domain.shifts import in_duty_window_sql
 from domain.zones import in_zone_schools_sql
+from geo.zone_index import ZoneIndex
 
 BATCH_MAX = 500
 SHIFT_MATCH_ALLOWANCE_S = EARLY_ALLOWANCE_S
@@ -66,7 +66,7 @@ class CheckinInput:
     id: uuid.UUID
     kind: str
     recorded_at: datetime
-    location: Point
+    location: tuple[float, float]
     crs: str
     accuracy_m: float
     body_hash: bytes
@@ -126,9 +126,10 @@ INGEST = Query(f"""
                     CAST(:lons AS float8[]), CAST(:lats AS float8[]), CAST(:accs AS float8[]), CAST(:crss AS text[]),
                     CAST(:shift_ids AS uuid[]), CAST(:post_ids AS uuid[]), CAST(:vehicles AS boolean[]),
                     CAST(:lights AS boolean[]), CAST(:mocks AS boolean[]), CAST(:notes AS text[]),
-                    CAST(:devices AS jsonb[]), CAST(:hashes AS bytea[]))
+                    CAST(:devices AS jsonb[]), CAST(:hashes AS bytea[]), CAST(:zone_ids AS uuid[]),
+                    CAST(:zone_ds AS float8[]))
              AS u(id, kind, recorded_at, lon, lat, accuracy_m, crs, shift_id, post_id, vehicle, lights, mock, note,
-                  device, body_hash)
+                  device, body_hash, zone_id, zone_d)
     ),
     fresh AS (
         INSERT INTO checkin_keys (id, officer_id, recorded_at, body_hash)
@@ -170,7 +171,13 @@ INGEST = Query(f"""
         ) auto ON true
         LEFT JOIN posts p ON p.id = COALESCE(given.post_id, auto.post_id, l.post_id)
         LEFT JOIN jurisdictions pj ON pj.code = p.jurisdiction_code
-        LEFT JOIN LATERAL ({in_zone_schools_sql("l.g")} LIMIT 1) z ON true
+        -- the zone school: judged by the caller from the in-memory index (`zone_ids`), else here in PostGIS
+        LEFT JOIN LATERAL (
+            SELECT l.zone_id AS id, l.zone_d AS distance_m WHERE CAST(:zones_given AS boolean)
+            UNION ALL
+            SELECT q.id, q.distance_m FROM ({in_zone_schools_sql("l.g")} LIMIT 1) q
+            WHERE NOT CAST(:zones_given AS boolean)
+        ) z ON true
         LEFT JOIN schools zs ON zs.id = z.id
         LEFT JOIN jurisdictions zj ON zj.code = zs.jurisdiction_code
         LEFT JOIN LATERAL (
@@ -301,7 +308,8 @@ async def _check_references(db: Db, *, caller: Caller, items: list[CheckinInput]
 
 
 async def ingest(db: Db, *, caller: Caller, items: list[CheckinInput | DomainError],
-                 settings: Settings, online: bool = False, ingest_db: Db | None = None) -> list[Outcome]:
+                 settings: Settings, online: bool = False, ingest_db: Db | None = None,
+                 zone_index: ZoneIndex | None = None) -> list[Outcome]:
     """Judge and store the caller's check-ins in one statement; one outcome per item in input order. An item
     that is already a `DomainError` (it failed validation) is `rejected` and the others still land. `online`
     marks a single live post (used by the clock-skew rule)."""
@@ -343,19 +351,22 @@ async def ingest(db: Db, *, caller: Caller, items: list[CheckinInput | DomainErr
         officer_code = caller.jurisdiction_code
         # ascending ids: concurrent batches that share ids take the key locks in one order (no deadlock)
         batch = sorted((i for _, i in good), key=lambda i: i.id)
+        held = ([zones.holding_zone(zone_index, lon=i.location[0], lat=i.location[1]) for i in batch]
+                if zone_index is not None else [])
         # One statement stores, judges and publishes the whole batch. It runs with a generic plan (`ingest_db`,
         # whose connections force one): custom plans re-plan this large statement with its arrays as constants
         # on each call, which costs more than the work itself.
         rows = await ingest_db.fetch(INGEST, {
             "ids": [i.id for i in batch], "kinds": [i.kind for i in batch],
-            "recorded": [i.recorded_at for i in batch], "lons": [i.location.x for i in batch],
-            "lats": [i.location.y for i in batch], "accs": [float(i.accuracy_m) for i in batch],
+            "recorded": [i.recorded_at for i in batch], "lons": [i.location[0] for i in batch],
+            "lats": [i.location[1] for i in batch], "accs": [float(i.accuracy_m) for i in batch],
             "crss": [i.crs for i in batch], "shift_ids": [i.shift_id for i in batch],
             "post_ids": [i.post_id for i in batch], "vehicles": [i.vehicle for i in batch],
             "lights": [i.lights for i in batch], "mocks": [bool(i.mock_location) for i in batch],
             "notes": [i.note for i in batch],
             "devices": [json.dumps(i.device, ensure_ascii=False) if i.device is not None else None for i in batch],
             "hashes": [i.body_hash for i in batch],
+            "zones_given": zone_index is not None, "zone_ids": [z[0] for z in held], "zone_ds": [z[1] for z in held],
             "officer": caller.user_id, "officer_code": officer_code, "allow": SHIFT_MATCH_ALLOWANCE_S,
             "prev_within": PREVIOUS_FIX_WITHIN_S, "poor_m": settings.checkin_poor_accuracy_m,
             "skew_s": settings.checkin_clock_skew_s, "stale_s": settings.checkin_stale_s, "online": online,

@@ -262,6 +262,18 @@ def note_local_write(ids: list[uuid.UUID]) -> None:
         state.note_local_write(ids)
 
 
+def holding_zone(index: ZoneIndex, *, lon: float, lat: float) -> tuple[uuid.UUID | None, float | None]:
+    """The school whose zone holds the point, nearest first (by `<->`, as the SQL judgement orders them), and its
+    distance in metres; (None, None) outside every zone. Every school counts, whoever asks."""
+    best = None
+    for zone, approx in index.within(lon, lat, index.max_radius_m + 1.0):
+        if approx <= zone.radius_m + 1.0:
+            sphere_m, d = measure(lon, lat, zone.boundary)
+            if d <= zone.radius_m and (best is None or (sphere_m, zone.key) < best[:2]):
+                best = (sphere_m, zone.key, d)
+    return (best[1], best[2]) if best is not None else (None, None)
+
+
 def lookup_in_index(index: ZoneIndex, *, caller: Caller, lon: float, lat: float,
                     nearest_outside: int = NEAREST_OUTSIDE_DEFAULT) -> list[dict]:
     """`lookup` answered from the in-memory index: the same schools, distances within a centimetre."""

@@ -154,3 +154,22 @@ async def test_a_change_made_elsewhere_reaches_the_index_by_notification(app, cl
         await asyncio.sleep(0.02)
     else:
         raise AssertionError("the index did not drop the deleted school within 2 s")
+
+
+async def test_check_in_judgement_from_the_index_equals_the_sql_judgement(app, client, db):
+    """Check-ins are placed in a zone from the index when it is ready; it must pick the school PostGIS picks."""
+    rng = random.Random(11)
+    tree, made = await _schools(app, client, rng)
+    index = await _ready_index(app)
+    mine = {uuid.UUID(s["id"]) for s in made}
+    for lon, lat in _edge_points(made, rng, 400):
+        row = await db.fetchrow(f"""
+            SELECT z.id, z.distance_m FROM (SELECT CAST(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS geography) AS g) p
+            LEFT JOIN LATERAL ({zones.in_zone_schools_sql("p.g")} LIMIT 1) z ON true
+        """, {"lon": lon, "lat": lat})
+        school_id, distance = zones.holding_zone(index, lon=lon, lat=lat)
+        if row["id"] is not None and row["id"] not in mine:
+            continue  # another suite's school nearby
+        assert school_id == row["id"], (lon, lat)
+        if distance is not None:
+            assert abs(distance - row["distance_m"]) <= TOLERANCE_M
