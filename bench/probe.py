@@ -23,10 +23,9 @@ Each factory runs in its own server process, so one's patch never leaks into ano
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from api.auth import CurrentCaller
-from api.deps import Session
 
 
 def _probe_router() -> APIRouter:
@@ -35,14 +34,6 @@ def _probe_router() -> APIRouter:
     @router.get("/auth")
     async def auth_only(caller: CurrentCaller) -> dict:
         return {"status": "ok", "caller": caller.name}
-
-    @router.get("/session")
-    async def session_only(session: Session) -> dict:
-        return {"status": "ok"}
-
-    @router.get("/pool")
-    async def pool(request: Request) -> dict:
-        return {"pre_ping": bool(request.app.state.engine.sync_engine.pool._pre_ping)}
 
     return router
 
@@ -86,20 +77,6 @@ def without_auth():
     from api.main import app
 
     return app
-
-
-def without_pre_ping():
-    import api.main
-
-    make_engine = api.main.make_engine
-
-    def make_engine_without_pre_ping(settings, **kwargs):
-        engine = make_engine(settings, **kwargs)
-        engine.sync_engine.pool._pre_ping = False
-        return engine
-
-    api.main.make_engine = make_engine_without_pre_ping  # the lifespan looks it up when the server starts
-    return with_probes()
 
 
 class _NoMetric:

@@ -6,15 +6,11 @@ which is api.main:app with the probe routes of bench/probe.py appended after its
 - `jurisdiction-jwt` / `jurisdiction-key`  GET /v1/jurisdictions/BENCH with the JWT / with X-API-Key
   (same endpoint, so the two credentials compare directly)
 and, with the breakdown, a ladder from /healthz to the real endpoint:
-- `session-only`       the per-request session dependency, no query, no auth
-- `auth-only-jwt` / `auth-only-key`  the real CurrentCaller dependency (which includes that session) and
+- `auth-only-jwt` / `auth-only-key`  the real CurrentCaller dependency (one cache look-up) and
                        nothing else, with the JWT / the API key; the caller cache is warm, as in steady traffic
 - `jurisdiction-noauth`  the same route on a second server whose routes get a constant caller instead of
                        `current_caller` (bench.probe:without_auth): same routing, handler, query and response
                        model, no authentication — the yardstick for "what authentication adds to an endpoint"
-- `jurisdiction-jwt-pool20`         `jurisdiction-jwt` on a server with HUXIAO_DB_POOL_SIZE=20 and
-                                    HUXIAO_DB_MAX_OVERFLOW=0 (no overflow connections opened and closed)
-- `jurisdiction-jwt-pool20-noping`  the same, and a pool that does not pre-ping (bench.probe:without_pre_ping)
 - `pg-jurisdiction-query`  pgbench running the endpoint's SELECT straight on PostgreSQL (8 clients, prepared):
                        what the database alone could answer (transactions/s)
 """
@@ -28,7 +24,6 @@ from bench.harness import Comparison, Goal, http_get, pgbench_variant
 NAME = "auth"
 TITLE = "Auth: authenticated GETs vs GET /healthz (same server)"
 MAX_OVERHEAD_PCT = 15.0
-POOL20 = {"HUXIAO_DB_POOL_SIZE": "20", "HUXIAO_DB_MAX_OVERFLOW": "0"}
 # domain.jurisdictions.get's statement, literally (a pgbench variable would arrive quoted as a parameter).
 JURISDICTION_SQL = ("SELECT code, name, level, parent_code, path::text AS path, time_zone, created_at "
                     "FROM jurisdictions WHERE code = '{code}';\n")
@@ -55,28 +50,13 @@ def run(ctx, workers: int) -> Comparison:
             status, body = http_get(f"{noauth.base_url}/v1/jurisdictions/{code}")  # no credentials sent
             if status != 200:
                 raise RuntimeError(f"bench.probe:without_auth still authenticates: {status} {body[:200]!r}")
-            pool20 = stack.enter_context(ctx.server("bench.probe:with_probes", workers=workers,
-                                                    name="app-pool20", factory=True, env=POOL20))
-            no_ping = stack.enter_context(ctx.server("bench.probe:without_pre_ping", workers=workers,
-                                                     name="app-pool20-no-pre-ping", factory=True, env=POOL20))
-            status, body = http_get(no_ping.base_url + "/bench/pool")
-            if status != 200 or b'"pre_ping":false' not in body:
-                raise RuntimeError(f"bench.probe:without_pre_ping did not take effect: {status} {body[:200]!r}")
             variants += [
-                ctx.http("session-only", base + "/bench/session",
-                         description="probe: request session dependency only", server=server),
                 ctx.http("auth-only-jwt", base + "/bench/auth", headers=fixture.bearer,
                          description="probe: CurrentCaller only, bearer JWT", server=server),
                 ctx.http("auth-only-key", base + "/bench/auth", headers=fixture.key_header,
                          description="probe: CurrentCaller only, X-API-Key", server=server),
                 ctx.http("jurisdiction-noauth", f"{noauth.base_url}/v1/jurisdictions/{code}",
                          description="same route, constant caller instead of `current_caller`", server=noauth),
-                ctx.http("jurisdiction-jwt-pool20", f"{pool20.base_url}/v1/jurisdictions/{code}",
-                         headers=fixture.bearer, description="`jurisdiction-jwt`, pool 20 + 0 overflow",
-                         server=pool20),
-                ctx.http("jurisdiction-jwt-pool20-noping", f"{no_ping.base_url}/v1/jurisdictions/{code}",
-                         headers=fixture.bearer, description="`jurisdiction-jwt`, pool 20 + 0, no pre-ping",
-                         server=no_ping),
                 pgbench_variant("pg-jurisdiction-query", ctx.db_url, JURISDICTION_SQL.format(code=code),
                                 description="pgbench: the endpoint's SELECT, 8 clients, prepared (tps)"),
             ]
@@ -88,9 +68,6 @@ def run(ctx, workers: int) -> Comparison:
         goals += [Goal(v, "jurisdiction-noauth", MAX_OVERHEAD_PCT,
                        f"authentication adds ≤ 15 % to the same endpoint (`{v}`)")
                   for v in ("jurisdiction-jwt", "jurisdiction-key")]
-        goals += [Goal(v, "session-only", MAX_OVERHEAD_PCT,
-                       f"authentication proper (`{v}`: credential check + caller lookup) ≤ 15 % over the session")
-                  for v in ("auth-only-jwt", "auth-only-key")]
     return Comparison(scenario=NAME, title=TITLE, workers=workers, baseline="healthz", rows=rows,
                       goals=[g.judge(by_name) for g in goals],
                       setup={"jurisdiction": code, "user_id": fixture.user_id})

@@ -16,8 +16,6 @@ Data (bench/datasets.py, bench/checkin_data.py): 500,000 schools, the dense coun
                      the zone subselect — literally, in the transaction the app runs it in (`SET LOCAL
                      plan_cache_mode`), with its bind parameters replaced by the same kind of values (one item)
 - `healthz`          GET /healthz of the same server, for context
-- `checkin-single-pool20-noping` (breakdown) `checkin-single` on a second server with a pool of 20 + 0 overflow
-                     that does not pre-ping (bench.probe:without_pre_ping): what the database pool's defaults cost
 - `checkin-batch500` POST /v1/checkins/batch with 500 fresh items per request (Lua builds each body: 500 new
                      UUIDs, recorded_at spread over the last hour, random points; one of the 200 officers per request),
                      4 wrk connections; check-ins/s = requests/s × 500. Against the bare ASGI app wrk sends
@@ -56,7 +54,6 @@ MIN_RATIO = 0.5
 MAX_P99_MS = 50.0
 MIN_ITEMS_PER_S = 20_000.0
 MAX_COMPLIANCE_MS = 500.0
-POOL20 = {"HUXIAO_DB_POOL_SIZE": "20", "HUXIAO_DB_MAX_OVERFLOW": "0"}
 # The dense county's extent (20 × 15 schools, 400 m apart) in degrees around its centre.
 HALF_LON, HALF_LAT = 0.041, 0.026
 
@@ -114,7 +111,7 @@ def _lua(tokens: list[str], body: str) -> str:
 OFFICER = "CAST(md5('bench-officer-' || :o) AS uuid)"
 SCALARS = {"officer": OFFICER, "officer_code": "'{county}'", "allow": "{allow}", "prev_within": "{prev_within}",
            "poor_m": "{poor_m}", "skew_s": "{skew_s}", "stale_s": "{stale_s}", "online": "{online}",
-           "max_speed": "{max_speed}"}
+           "max_speed": "{max_speed}", "zones_given": "false"}
 SINGLE_ARRAYS = {
     "ids": "ARRAY[gen_random_uuid()]", "kinds": "ARRAY['heartbeat']", "recorded": "ARRAY[now()]",
     "lons": "ARRAY[CAST(:lon AS float8)]", "lats": "ARRAY[CAST(:lat AS float8)]", "accs": "ARRAY[CAST(:acc AS float8)]",
@@ -122,6 +119,7 @@ SINGLE_ARRAYS = {
     "vehicles": "CAST(ARRAY[NULL] AS boolean[])", "lights": "CAST(ARRAY[NULL] AS boolean[])",
     "mocks": "ARRAY[false]", "notes": "CAST(ARRAY[NULL] AS text[])", "devices": "CAST(ARRAY[NULL] AS jsonb[])",
     "hashes": "ARRAY[sha256(convert_to(CAST(random() AS text), 'UTF8'))]",
+    "zone_ids": "CAST(ARRAY[NULL] AS uuid[])", "zone_ds": "CAST(ARRAY[NULL] AS float8[])",
 }
 
 
@@ -139,6 +137,7 @@ BATCH_ARRAYS = {
     "vehicles": _series("CAST(NULL AS boolean)"), "lights": _series("CAST(NULL AS boolean)"),
     "mocks": _series("false"), "notes": _series("CAST(NULL AS text)"), "devices": _series("CAST(NULL AS jsonb)"),
     "hashes": _series("sha256(convert_to(CAST(random() AS text), 'UTF8'))"),
+    "zone_ids": _series("CAST(NULL AS uuid)"), "zone_ds": _series("CAST(NULL AS float8)"),
 }
 
 
@@ -149,7 +148,7 @@ def ingest_script(*, batch: bool, county: str) -> str:
 
     s = Settings()
     arrays = BATCH_ARRAYS if batch else SINGLE_ARRAYS
-    sql = re.sub(r"CAST\(:(\w+) AS \w+\[\]\)", lambda m: arrays[m.group(1)], INGEST.text)
+    sql = re.sub(r"CAST\(:(\w+) AS \w+\[\]\)", lambda m: arrays[m.group(1)], INGEST.source)
     values = {"county": county, "allow": SHIFT_MATCH_ALLOWANCE_S, "prev_within": PREVIOUS_FIX_WITHIN_S,
               "poor_m": s.checkin_poor_accuracy_m, "skew_s": s.checkin_clock_skew_s, "stale_s": s.checkin_stale_s,
               "online": "false" if batch else "true", "max_speed": s.checkin_max_speed_mps}
@@ -213,12 +212,6 @@ def run(ctx, workers: int) -> Comparison:
                                          f"{BATCH_CONNECTIONS} conns (req/s)"),
             ]
             if ctx.breakdown:
-                no_ping = stack.enter_context(ctx.server("bench.probe:without_pre_ping", workers=workers,
-                                                         name="app-pool20-no-pre-ping", factory=True, env=POOL20))
-                variants.insert(2, ctx.http(
-                    "checkin-single-pool20-noping", no_ping.base_url + "/v1/checkins", method="POST", server=no_ping,
-                    lua=_lua(tokens, LUA_SINGLE),
-                    description="`checkin-single`, pool 20 + 0 overflow, no pre-ping (bench.probe:without_pre_ping)"))
                 variants.append(pgbench_variant(
                     "pg-checkin-batch500", ctx.db_url, ingest_script(batch=True, county=data.county),
                     description=f"pgbench: INGEST with {BATCH} items per transaction, 8 clients (tps)"))
