@@ -1,48 +1,51 @@
-"""The schema as SQLAlchemy tables: one readable place that the migrations must agree with.
+"""The schema as SQLModel table models: one readable place that the migrations must agree with.
 
 Table models live here (persistence); API schemas live in `api/`. Every geometry is stored as
 WGS-84 `geography`, so distances and zone membership are geodesic metres.
+
+The models declare columns only (no relationships): the app queries through hand-written SQL, and
+these classes exist for the migrations (`alembic/env.py`) and the migrations-vs-models test. Where
+SQLModel's own mapping of a Python type would differ from the database (`str` becomes an unbounded
+`AutoString`, `datetime` a naive timestamp, `UUID` a generic `Uuid`), the column type is given with
+`sa_type`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+from uuid import UUID
+
 from geoalchemy2 import Geography
 from sqlalchemy import (
     BigInteger,
-    Boolean,
     CheckConstraint,
-    Column,
     Computed,
-    Date,
     DateTime,
-    Float,
-    ForeignKey,
     Index,
-    Integer,
     LargeBinary,
-    MetaData,
     SmallInteger,
     String,
-    Table,
     Text,
     Time,
     UniqueConstraint,
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects.postgresql.base import ischema_names
 from sqlalchemy.types import UserDefinedType
+from sqlmodel import Field, SQLModel
 
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
+# Set before any model is declared, so every constraint and index gets its conventional name.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = SQLModel.metadata
 
 
 class LTree(UserDefinedType):
@@ -56,406 +59,456 @@ class LTree(UserDefinedType):
 
 ischema_names["ltree"] = LTree  # so reflection (the migrations-vs-models test) knows the type
 
-
-def _now():
-    return Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now())
-
-
+TIMESTAMPTZ = DateTime(timezone=True)
+UUID_T = pg.UUID(as_uuid=True)
 POINT = Geography(geometry_type="POINT", srid=4326, spatial_index=False)
 AREA = Geography(geometry_type="GEOMETRY", srid=4326, spatial_index=False, nullable=True)
 
+
+def _now() -> Any:
+    """A `timestamptz NOT NULL DEFAULT now()` column (created_at, updated_at, received_at, ...)."""
+    return Field(sa_type=TIMESTAMPTZ, nullable=False, sa_column_kwargs={"server_default": func.now()})
+
+
 # --- identity and jurisdictions -------------------------------------------------------------
 
-jurisdictions = Table(
-    "jurisdictions",
-    metadata,
-    Column("code", String(32), primary_key=True),
-    Column("name", String(200), nullable=False),
-    Column("level", String(20), nullable=False),
-    Column("parent_code", String(32), ForeignKey("jurisdictions.code"), nullable=True),
-    Column("path", LTree(), nullable=False),
-    Column("time_zone", String(64), nullable=False, server_default="Asia/Shanghai"),
-    _now(),
-    CheckConstraint("code ~ '^[A-Za-z0-9_]{2,32}$'", name="code_charset"),
-    CheckConstraint("level IN ('province','city','county','district','township','street','station','other')",
-                    name="level_known"),
-    Index("ix_jurisdictions_path", "path", postgresql_using="gist"),
-    Index("ix_jurisdictions_parent_code", "parent_code"),
-)
 
-users = Table(
-    "users",
-    metadata,
-    Column("id", UUID(as_uuid=True), primary_key=True),
-    Column("username", String(64), nullable=False),
-    Column("display_name", String(200), nullable=False),
-    Column("role", String(16), nullable=False),
-    Column("unit_type", String(16), nullable=False, server_default="police"),
-    Column("jurisdiction_code", String(32), ForeignKey("jurisdictions.code"), nullable=False),
-    Column("phone", String(32), nullable=True),
-    Column("active", Boolean, nullable=False, server_default=text("true")),
-    Column("password_hash", Text, nullable=False),
-    _now(),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    CheckConstraint("role IN ('admin','commander','officer','viewer')", name="role_known"),
-    CheckConstraint("unit_type IN ('guard','auxiliary','police','volunteer')", name="unit_type_known"),
-    Index("uq_users_username_lower", func.lower(text("username")), unique=True),
-    Index("ix_users_jurisdiction_code", "jurisdiction_code"),
-)
+class Jurisdiction(SQLModel, table=True):
+    __tablename__ = "jurisdictions"
+    __table_args__ = (
+        CheckConstraint("code ~ '^[A-Za-z0-9_]{2,32}$'", name="code_charset"),
+        CheckConstraint("level IN ('province','city','county','district','township','street','station','other')",
+                        name="level_known"),
+        Index("ix_jurisdictions_path", "path", postgresql_using="gist"),
+        Index("ix_jurisdictions_parent_code", "parent_code"),
+    )
 
-refresh_tokens = Table(
-    "refresh_tokens",
-    metadata,
-    Column("id", UUID(as_uuid=True), primary_key=True),
-    Column("family_id", UUID(as_uuid=True), nullable=False),
-    Column("user_id", UUID(as_uuid=True), ForeignKey("users.id"), nullable=False),
-    Column("token_hash", LargeBinary, nullable=False, unique=True),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-    Column("used_at", DateTime(timezone=True), nullable=True),
-    Column("revoked_at", DateTime(timezone=True), nullable=True),
-    _now(),
-    Index("ix_refresh_tokens_family_id", "family_id"),
-    Index("ix_refresh_tokens_user_id", "user_id"),
-)
+    code: str = Field(sa_type=String(32), primary_key=True)
+    name: str = Field(sa_type=String(200))
+    level: str = Field(sa_type=String(20))
+    parent_code: str | None = Field(default=None, sa_type=String(32), foreign_key="jurisdictions.code")
+    path: str = Field(sa_type=LTree())
+    time_zone: str = Field(sa_type=String(64), sa_column_kwargs={"server_default": "Asia/Shanghai"})
+    created_at: dt.datetime = _now()
 
-revoked_access_tokens = Table(
-    "revoked_access_tokens",
-    metadata,
-    Column("jti", UUID(as_uuid=True), primary_key=True),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-)
 
-api_keys = Table(
-    "api_keys",
-    metadata,
-    Column("id", UUID(as_uuid=True), primary_key=True),
-    Column("prefix", String(16), nullable=False, unique=True),
-    Column("key_hash", LargeBinary, nullable=False),
-    Column("name", String(200), nullable=False),
-    Column("role", String(16), nullable=False, server_default="viewer"),
-    Column("jurisdiction_code", String(32), ForeignKey("jurisdictions.code"), nullable=False),
-    Column("created_by", UUID(as_uuid=True), ForeignKey("users.id"), nullable=True),
-    _now(),
-    Column("expires_at", DateTime(timezone=True), nullable=True),
-    Column("revoked_at", DateTime(timezone=True), nullable=True),
-    Column("last_used_at", DateTime(timezone=True), nullable=True),
-    CheckConstraint("role IN ('admin','commander','officer','viewer')", name="role_known"),
-)
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('admin','commander','officer','viewer')", name="role_known"),
+        CheckConstraint("unit_type IN ('guard','auxiliary','police','volunteer')", name="unit_type_known"),
+        Index("uq_users_username_lower", func.lower(text("username")), unique=True),
+        Index("ix_users_jurisdiction_code", "jurisdiction_code"),
+    )
 
-login_failures = Table(
-    "login_failures",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("username", String(64), nullable=False),
-    Column("client_addr", String(64), nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Index("ix_login_failures_username_at", func.lower(text("username")), "at"),
-    Index("ix_login_failures_client_addr_at", "client_addr", "at"),
-)
+    id: UUID = Field(sa_type=UUID_T, primary_key=True)
+    username: str = Field(sa_type=String(64))
+    display_name: str = Field(sa_type=String(200))
+    role: str = Field(sa_type=String(16))
+    unit_type: str = Field(sa_type=String(16), sa_column_kwargs={"server_default": "police"})
+    jurisdiction_code: str = Field(sa_type=String(32), foreign_key="jurisdictions.code")
+    phone: str | None = Field(default=None, sa_type=String(32))
+    active: bool = Field(sa_column_kwargs={"server_default": text("true")})
+    password_hash: str = Field(sa_type=Text)
+    created_at: dt.datetime = _now()
+    updated_at: dt.datetime = _now()
 
-audit_log = Table(
-    "audit_log",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("actor_kind", String(16), nullable=False),
-    Column("actor_id", String(64), nullable=True),
-    Column("actor_name", String(200), nullable=True),
-    Column("jurisdiction_code", String(32), nullable=True),
-    Column("entity", String(40), nullable=False),
-    Column("entity_id", String(64), nullable=False),
-    Column("action", String(40), nullable=False),
-    Column("changes", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
-    Column("request_id", String(128), nullable=True),
-    Index("ix_audit_log_entity_entity_id", "entity", "entity_id"),
-    Index("ix_audit_log_at", "at"),
-)
+
+class RefreshToken(SQLModel, table=True):
+    __tablename__ = "refresh_tokens"
+    __table_args__ = (
+        Index("ix_refresh_tokens_family_id", "family_id"),
+        Index("ix_refresh_tokens_user_id", "user_id"),
+    )
+
+    id: UUID = Field(sa_type=UUID_T, primary_key=True)
+    family_id: UUID = Field(sa_type=UUID_T)
+    user_id: UUID = Field(sa_type=UUID_T, foreign_key="users.id")
+    token_hash: bytes = Field(sa_type=LargeBinary, unique=True)
+    expires_at: dt.datetime = Field(sa_type=TIMESTAMPTZ)
+    used_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMPTZ)
+    revoked_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMPTZ)
+    created_at: dt.datetime = _now()
+
+
+class RevokedAccessToken(SQLModel, table=True):
+    __tablename__ = "revoked_access_tokens"
+
+    jti: UUID = Field(sa_type=UUID_T, primary_key=True)
+    expires_at: dt.datetime = Field(sa_type=TIMESTAMPTZ)
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        CheckConstraint("role IN ('admin','commander','officer','viewer')", name="role_known"),
+    )
+
+    id: UUID = Field(sa_type=UUID_T, primary_key=True)
+    prefix: str = Field(sa_type=String(16), unique=True)
+    key_hash: bytes = Field(sa_type=LargeBinary)
+    name: str = Field(sa_type=String(200))
+    role: str = Field(sa_type=String(16), sa_column_kwargs={"server_default": "viewer"})
+    jurisdiction_code: str = Field(sa_type=String(32), foreign_key="jurisdictions.code")
+    created_by: UUID | None = Field(default=None, sa_type=UUID_T, foreign_key="users.id")
+    created_at: dt.datetime = _now()
+    expires_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMPTZ)
+    revoked_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMPTZ)
+    last_used_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMPTZ)
+
+
+class LoginFailure(SQLModel, table=True):
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_username_at", func.lower(text("username")), "at"),
+        Index("ix_login_failures_client_addr_at", "client_addr", "at"),
+    )
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": True})
+    username: str = Field(sa_type=String(64))
+    client_addr: str = Field(sa_type=String(64))
+    at: dt.datetime = _now()
+
+
+class AuditLogEntry(SQLModel, table=True):
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_entity_entity_id", "entity", "entity_id"),
+        Index("ix_audit_log_at", "at"),
+    )
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": True})
+    at: dt.datetime = _now()
+    actor_kind: str = Field(sa_type=String(16))
+    actor_id: str | None = Field(default=None, sa_type=String(64))
+    actor_name: str | None = Field(default=None, sa_type=String(200))
+    jurisdiction_code: str | None = Field(default=None, sa_type=String(32))
+    entity: str = Field(sa_type=String(40))
+    entity_id: str = Field(sa_type=String(64))
+    action: str = Field(sa_type=String(40))
+    changes: dict[str, Any] = Field(sa_type=pg.JSONB, sa_column_kwargs={"server_default": text("'{}'::jsonb")})
+    request_id: str | None = Field(default=None, sa_type=String(128))
+
 
 # --- schools and zones ----------------------------------------------------------------------
 
-schools = Table(
-    "schools",
-    metadata,
-    Column("id", UUID(as_uuid=True), primary_key=True),
-    Column("external_id", String(100), nullable=True),
-    Column("name", String(200), nullable=False),
-    Column("kind", String(16), nullable=False),
-    Column("jurisdiction_code", String(32), ForeignKey("jurisdictions.code"), nullable=False),
-    Column("address", String(500), nullable=True),
-    Column("location", POINT, nullable=False),
-    Column("campus", AREA, nullable=True),
+
+class School(SQLModel, table=True):
+    __tablename__ = "schools"
+    __table_args__ = (
+        CheckConstraint("zone_radius_m > 0 AND zone_radius_m <= 2000", name="zone_radius_range"),
+        CheckConstraint(
+            "kind IN ('kindergarten','primary','middle','high','vocational','special','other')", name="kind_known"
+        ),
+        Index("ix_schools_boundary", "boundary", postgresql_using="gist",
+              postgresql_where=text("deleted_at IS NULL")),
+        Index("ix_schools_location", "location", postgresql_using="gist"),
+        Index("ix_schools_jurisdiction_code_id", "jurisdiction_code", "id"),
+        Index("uq_schools_external_id", "external_id", unique=True,
+              postgresql_where=text("external_id IS NOT NULL")),
+        Index("ix_schools_name_trgm", "name", postgresql_using="gin", postgresql_ops={"name": "gin_trgm_ops"}),
+    )
+
+    id: UUID = Field(sa_type=UUID_T, primary_key=True)
+    external_id: str | None = Field(default=None, sa_type=String(100))
+    name: str = Field(sa_type=String(200))
+    kind: str = Field(sa_type=String(16))
+    jurisdiction_code: str = Field(sa_type=String(32), foreign_key="jurisdictions.code")
+    address: str | None = Field(default=None, sa_type=String(500))
+    # Geography values load as geoalchemy2 WKB elements, hence `Any`.
+    location: Any = Field(sa_type=POINT, nullable=False)
+    campus: Any = Field(default=None, sa_type=AREA, nullable=True)
     # One boundary serves zone lookup, judgement and KNN: the campus when known, else the gate point.
-    Column("boundary", AREA, Computed("COALESCE(campus, location)", persisted=True), nullable=False),
-    Column("zone_radius_m", Float, nullable=False, server_default=text("200")),
-    _now(),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("deleted_at", DateTime(timezone=True), nullable=True),
-    CheckConstraint("zone_radius_m > 0 AND zone_radius_m <= 2000", name="zone_radius_range"),
-    CheckConstraint(
-        "kind IN ('kindergarten','primary','middle','high','vocational','special','other')", name="kind_known"
-    ),
-    Index("ix_schools_boundary", "boundary", postgresql_using="gist",
-          postgresql_where=text("deleted_at IS NULL")),
-    Index("ix_schools_location", "location", postgresql_using="gist"),
-    Index("ix_schools_jurisdiction_code_id", "jurisdiction_code", "id"),
-    Index("uq_schools_external_id", "external_id", unique=True,
-          postgresql_where=text("external_id IS NOT NULL")),
-    Index("ix_schools_name_trgm", "name", postgresql_using="gin", postgresql_ops={"name": "gin_trgm_ops"}),
-)
+    boundary: Any = Field(sa_type=AREA, nullable=False,
+                          sa_column_args=[Computed("COALESCE(campus, location)", persisted=True)])
+    zone_radius_m: float = Field(sa_column_kwargs={"server_default": text("200")})
+    created_at: dt.datetime = _now()
+    updated_at: dt.datetime = _now()
+    deleted_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMPTZ)
+
 
 # --- live feed ------------------------------------------------------------------------------------
 
-events = Table(
-    "events",
-    metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=True),
-    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("kind", String(40), nullable=False),
-    Column("jurisdiction_code", String(32), nullable=False),
-    Column("path", LTree(), nullable=False),
-    Column("payload", JSONB, nullable=False),
-    Index("ix_events_at", "at"),
-    Index("ix_events_path", "path", postgresql_using="gist"),
-)
+
+class Event(SQLModel, table=True):
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_at", "at"),
+        Index("ix_events_path", "path", postgresql_using="gist"),
+    )
+
+    id: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": True})
+    at: dt.datetime = _now()
+    kind: str = Field(sa_type=String(40))
+    jurisdiction_code: str = Field(sa_type=String(32))
+    path: str = Field(sa_type=LTree())
+    payload: dict[str, Any] = Field(sa_type=pg.JSONB)
+
 
 # --- duty and check-ins (issue 5) -----------------------------------------------------------------
 
-posts = Table(
-    "posts",
-    metadata,
-    Column("id", UUID(as_uuid=True), primary_key=True),
-    Column("school_id", UUID(as_uuid=True), ForeignKey("schools.id"), nullable=False),
-    Column("jurisdiction_code", String(32), ForeignKey("jurisdictions.code"), nullable=False),
-    Column("name", String(200), nullable=False),
-    Column("kind", String(16), nullable=False),
-    Column("location", POINT, nullable=False),
-    Column("radius_m", Float, nullable=False, server_default=text("50")),
-    _now(),
-    Column("deleted_at", DateTime(timezone=True), nullable=True),
-    CheckConstraint("kind IN ('school_guard','peak_duty')", name="kind_known"),
-    CheckConstraint("radius_m >= 5 AND radius_m <= 1000", name="radius_range"),
-    Index("ix_posts_school_id", "school_id"),
-    Index("ix_posts_location", "location", postgresql_using="gist"),
-)
 
-duty_windows = Table(
-    "duty_windows",
-    metadata,
-    Column("id", UUID(as_uuid=True), primary_key=True),
-    Column("jurisdiction_code", String(32), ForeignKey("jurisdictions.code"), nullable=False),
-    Column("school_id", UUID(as_uuid=True), ForeignKey("schools.id"), nullable=True),
-    Column("name", String(40), nullable=False),
-    Column("starts_local", Time, nullable=False),
-    Column("ends_local", Time, nullable=False),
-    Column("weekdays", ARRAY(SmallInteger), nullable=False, server_default=text("'{1,2,3,4,5}'")),
-    _now(),
-    CheckConstraint("ends_local > starts_local", name="ends_after_start"),
-    Index("uq_duty_windows_owner_name", "jurisdiction_code",
-          text("COALESCE(school_id, '00000000-0000-0000-0000-000000000000'::uuid)"), "name", unique=True),
-)
+class Post(SQLModel, table=True):
+    __tablename__ = "posts"
+    __table_args__ = (
+        CheckConstraint("kind IN ('school_guard','peak_duty')", name="kind_known"),
+        CheckConstraint("radius_m >= 5 AND radius_m <= 1000", name="radius_range"),
+        Index("ix_posts_school_id", "school_id"),
+        Index("ix_posts_location", "location", postgresql_using="gist"),
+    )
 
-non_school_days = Table(
-    "non_school_days",
-    metadata,
-    Column("jurisdiction_code", String(32), ForeignKey("jurisdictions.code"), primary_key=True),
-    Column("day", Date, primary_key=True),
-    Column("reason", String(200), nullable=True),
-)
+    id: UUID = Field(sa_type=UUID_T, primary_key=True)
+    school_id: UUID = Field(sa_type=UUID_T, foreign_key="schools.id")
+    jurisdiction_code: str = Field(sa_type=String(32), foreign_key="jurisdictions.code")
+    name: str = Field(sa_type=String(200))
+    kind: str = Field(sa_type=String(16))
+    location: Any = Field(sa_type=POINT, nullable=False)
+    radius_m: float = Field(sa_column_kwargs={"server_default": text("50")})
+    created_at: dt.datetime = _now()
+    deleted_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMPTZ)
 
-shifts = Table(
-    "shifts",
-    metadata,
-    Column("id", UUID(as_uuid=True), primary_key=True),
-    Column("officer_id", UUID(as_uuid=True), ForeignKey("users.id"), nullable=False),
-    Column("post_id", UUID(as_uuid=True), ForeignKey("posts.id"), nullable=False),
-    Column("jurisdiction_code", String(32), ForeignKey("jurisdictions.code"), nullable=False),
-    Column("starts_at", DateTime(timezone=True), nullable=False),
-    Column("ends_at", DateTime(timezone=True), nullable=False),
-    Column("window_name", String(40), nullable=True),
-    Column("created_by", UUID(as_uuid=True), nullable=True),
-    _now(),
-    CheckConstraint("ends_at > starts_at", name="ends_after_start"),
-    UniqueConstraint("officer_id", "post_id", "starts_at"),
-    Index("ix_shifts_post_id_starts_at", "post_id", "starts_at"),
-    Index("ix_shifts_officer_id_starts_at", "officer_id", "starts_at"),
-    Index("ix_shifts_jurisdiction_code_starts_at", "jurisdiction_code", "starts_at"),
-    Index("ix_shifts_starts_at", "starts_at"),
-)
 
-# The idempotency ledger: check-ins are partitioned by device time, so the client's id is made unique
-# across partitions here.
-checkin_keys = Table(
-    "checkin_keys",
-    metadata,
-    Column("id", UUID(as_uuid=True), primary_key=True),
-    Column("officer_id", UUID(as_uuid=True), nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
-    Column("body_hash", LargeBinary, nullable=False),
-    _now(),
-)
+class DutyWindow(SQLModel, table=True):
+    __tablename__ = "duty_windows"
+    __table_args__ = (
+        CheckConstraint("ends_local > starts_local", name="ends_after_start"),
+        # A window's name is unique per owner: the school, or the jurisdiction for jurisdiction-wide windows.
+        Index("uq_duty_windows_owner_name", "jurisdiction_code",
+              text("COALESCE(school_id, '00000000-0000-0000-0000-000000000000'::uuid)"), "name", unique=True),
+    )
 
-checkins = Table(
-    "checkins",
-    metadata,
-    Column("id", UUID(as_uuid=True), primary_key=True),
-    Column("officer_id", UUID(as_uuid=True), ForeignKey("users.id"), nullable=False),
-    Column("jurisdiction_code", String(32), nullable=False),
-    Column("kind", String(10), nullable=False),
-    Column("recorded_at", DateTime(timezone=True), primary_key=True),
-    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("location", POINT, nullable=False),
-    Column("accuracy_m", Float, nullable=False),
-    Column("crs", String(8), nullable=False, server_default="wgs84"),
-    Column("shift_id", UUID(as_uuid=True), nullable=True),
-    Column("post_id", UUID(as_uuid=True), nullable=True),
-    Column("school_id", UUID(as_uuid=True), nullable=True),
-    Column("distance_to_school_m", Float, nullable=True),
-    Column("in_school_zone", Boolean, nullable=False),
-    Column("distance_to_post_m", Float, nullable=True),
-    Column("geofence", String(10), nullable=True),
-    Column("in_post_geofence", Boolean, nullable=True),
-    Column("in_duty_window", Boolean, nullable=False),
-    Column("flags", ARRAY(Text), nullable=False, server_default=text("'{}'")),
-    Column("vehicle", Boolean, nullable=True),
-    Column("lights", Boolean, nullable=True),
-    Column("mock_location", Boolean, nullable=False, server_default=text("false")),
-    Column("note", String(500), nullable=True),
-    Column("device", JSONB, nullable=True),
-    CheckConstraint("kind IN ('arrive','heartbeat','depart')", name="kind_known"),
-    CheckConstraint("geofence IN ('inside','outside','uncertain')", name="geofence_known"),
-    CheckConstraint("accuracy_m > 0", name="accuracy_positive"),
-    Index("ix_checkins_officer_id_recorded_at", "officer_id", "recorded_at"),
-    Index("ix_checkins_shift_id", "shift_id"),
-    Index("ix_checkins_school_id_recorded_at", "school_id", "recorded_at"),
-    Index("ix_checkins_jurisdiction_code_recorded_at", "jurisdiction_code", "recorded_at"),
-    Index("ix_checkins_location", "location", postgresql_using="gist"),
-    Index("ix_checkins_post_id_recorded_at", "post_id", "recorded_at"),
-    postgresql_partition_by="RANGE (recorded_at)",
-)
+    id: UUID = Field(sa_type=UUID_T, primary_key=True)
+    jurisdiction_code: str = Field(sa_type=String(32), foreign_key="jurisdictions.code")
+    school_id: UUID | None = Field(default=None, sa_type=UUID_T, foreign_key="schools.id")
+    name: str = Field(sa_type=String(40))
+    starts_local: dt.time = Field(sa_type=Time)
+    ends_local: dt.time = Field(sa_type=Time)
+    weekdays: list[int] = Field(sa_type=pg.ARRAY(SmallInteger),
+                                sa_column_kwargs={"server_default": text("'{1,2,3,4,5}'")})
+    created_at: dt.datetime = _now()
 
-# Each unit's latest fix, kept by check-in ingest, for nearest-unit KNN on a GiST index.
-unit_positions = Table(
-    "unit_positions",
-    metadata,
-    Column("officer_id", UUID(as_uuid=True), ForeignKey("users.id"), primary_key=True),
-    Column("jurisdiction_code", String(32), nullable=False),
-    Column("location", POINT, nullable=False),
-    Column("accuracy_m", Float, nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
-    Column("checkin_id", UUID(as_uuid=True), nullable=False),
-    Column("shift_id", UUID(as_uuid=True), nullable=True),
-    Column("post_id", UUID(as_uuid=True), nullable=True),
-    Index("ix_unit_positions_location", "location", postgresql_using="gist"),
-    Index("ix_unit_positions_recorded_at", "recorded_at"),
-)
 
-# Duty alerts (uncovered post, off post); `dedupe_key` makes each alert happen, and be published, once.
-duty_alerts = Table(
-    "duty_alerts",
-    metadata,
-    Column("id", UUID(as_uuid=True), primary_key=True),
-    Column("kind", String(16), nullable=False),
-    Column("dedupe_key", String(200), nullable=False, unique=True),
-    Column("jurisdiction_code", String(32), ForeignKey("jurisdictions.code"), nullable=False),
-    Column("school_id", UUID(as_uuid=True), nullable=True),
-    Column("post_id", UUID(as_uuid=True), nullable=False),
-    Column("shift_id", UUID(as_uuid=True), nullable=True),
-    Column("officer_id", UUID(as_uuid=True), nullable=True),
-    Column("checkin_id", UUID(as_uuid=True), nullable=True),
-    Column("at", DateTime(timezone=True), nullable=False),
-    Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
-    _now(),
-    Column("acknowledged_at", DateTime(timezone=True), nullable=True),
-    Column("acknowledged_by", UUID(as_uuid=True), ForeignKey("users.id"), nullable=True),
-    Column("acknowledgement_note", String(500), nullable=True),
-    CheckConstraint("kind IN ('uncovered_post','off_post')", name="kind_known"),
-    Index("ix_duty_alerts_jurisdiction_code_at", "jurisdiction_code", "at"),
-    Index("ix_duty_alerts_open_at", "at", postgresql_where=text("acknowledged_at IS NULL")),
-)
+class NonSchoolDay(SQLModel, table=True):
+    __tablename__ = "non_school_days"
+
+    jurisdiction_code: str = Field(sa_type=String(32), foreign_key="jurisdictions.code", primary_key=True)
+    day: dt.date = Field(primary_key=True)
+    reason: str | None = Field(default=None, sa_type=String(200))
+
+
+class Shift(SQLModel, table=True):
+    __tablename__ = "shifts"
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        UniqueConstraint("officer_id", "post_id", "starts_at"),
+        Index("ix_shifts_post_id_starts_at", "post_id", "starts_at"),
+        Index("ix_shifts_officer_id_starts_at", "officer_id", "starts_at"),
+        Index("ix_shifts_jurisdiction_code_starts_at", "jurisdiction_code", "starts_at"),
+        Index("ix_shifts_starts_at", "starts_at"),
+    )
+
+    id: UUID = Field(sa_type=UUID_T, primary_key=True)
+    officer_id: UUID = Field(sa_type=UUID_T, foreign_key="users.id")
+    post_id: UUID = Field(sa_type=UUID_T, foreign_key="posts.id")
+    jurisdiction_code: str = Field(sa_type=String(32), foreign_key="jurisdictions.code")
+    starts_at: dt.datetime = Field(sa_type=TIMESTAMPTZ)
+    ends_at: dt.datetime = Field(sa_type=TIMESTAMPTZ)
+    window_name: str | None = Field(default=None, sa_type=String(40))
+    created_by: UUID | None = Field(default=None, sa_type=UUID_T)
+    created_at: dt.datetime = _now()
+
+
+class CheckinKey(SQLModel, table=True):
+    """The idempotency ledger: check-ins are partitioned by device time, so the client's id is made
+    unique across partitions here."""
+
+    __tablename__ = "checkin_keys"
+
+    id: UUID = Field(sa_type=UUID_T, primary_key=True)
+    officer_id: UUID = Field(sa_type=UUID_T)
+    recorded_at: dt.datetime = Field(sa_type=TIMESTAMPTZ)
+    body_hash: bytes = Field(sa_type=LargeBinary)
+    created_at: dt.datetime = _now()
+
+
+class Checkin(SQLModel, table=True):
+    """A check-in, range-partitioned by device time (`recorded_at`, hence in the primary key)."""
+
+    __tablename__ = "checkins"
+    __table_args__ = (
+        CheckConstraint("kind IN ('arrive','heartbeat','depart')", name="kind_known"),
+        CheckConstraint("geofence IN ('inside','outside','uncertain')", name="geofence_known"),
+        CheckConstraint("accuracy_m > 0", name="accuracy_positive"),
+        Index("ix_checkins_officer_id_recorded_at", "officer_id", "recorded_at"),
+        Index("ix_checkins_shift_id", "shift_id"),
+        Index("ix_checkins_school_id_recorded_at", "school_id", "recorded_at"),
+        Index("ix_checkins_jurisdiction_code_recorded_at", "jurisdiction_code", "recorded_at"),
+        Index("ix_checkins_location", "location", postgresql_using="gist"),
+        Index("ix_checkins_post_id_recorded_at", "post_id", "recorded_at"),
+        {"postgresql_partition_by": "RANGE (recorded_at)"},
+    )
+
+    id: UUID = Field(sa_type=UUID_T, primary_key=True)
+    officer_id: UUID = Field(sa_type=UUID_T, foreign_key="users.id")
+    jurisdiction_code: str = Field(sa_type=String(32))
+    kind: str = Field(sa_type=String(10))
+    recorded_at: dt.datetime = Field(sa_type=TIMESTAMPTZ, primary_key=True)
+    received_at: dt.datetime = _now()
+    location: Any = Field(sa_type=POINT, nullable=False)
+    accuracy_m: float
+    crs: str = Field(sa_type=String(8), sa_column_kwargs={"server_default": "wgs84"})
+    shift_id: UUID | None = Field(default=None, sa_type=UUID_T)
+    post_id: UUID | None = Field(default=None, sa_type=UUID_T)
+    school_id: UUID | None = Field(default=None, sa_type=UUID_T)
+    distance_to_school_m: float | None = None
+    in_school_zone: bool
+    distance_to_post_m: float | None = None
+    geofence: str | None = Field(default=None, sa_type=String(10))
+    in_post_geofence: bool | None = None
+    in_duty_window: bool
+    flags: list[str] = Field(sa_type=pg.ARRAY(Text), sa_column_kwargs={"server_default": text("'{}'")})
+    vehicle: bool | None = None
+    lights: bool | None = None
+    mock_location: bool = Field(sa_column_kwargs={"server_default": text("false")})
+    note: str | None = Field(default=None, sa_type=String(500))
+    device: dict[str, Any] | None = Field(default=None, sa_type=pg.JSONB)
+
+
+class UnitPosition(SQLModel, table=True):
+    """Each unit's latest fix, kept by check-in ingest, for nearest-unit KNN on a GiST index."""
+
+    __tablename__ = "unit_positions"
+    __table_args__ = (
+        Index("ix_unit_positions_location", "location", postgresql_using="gist"),
+        Index("ix_unit_positions_recorded_at", "recorded_at"),
+    )
+
+    officer_id: UUID = Field(sa_type=UUID_T, foreign_key="users.id", primary_key=True)
+    jurisdiction_code: str = Field(sa_type=String(32))
+    location: Any = Field(sa_type=POINT, nullable=False)
+    accuracy_m: float
+    recorded_at: dt.datetime = Field(sa_type=TIMESTAMPTZ)
+    checkin_id: UUID = Field(sa_type=UUID_T)
+    shift_id: UUID | None = Field(default=None, sa_type=UUID_T)
+    post_id: UUID | None = Field(default=None, sa_type=UUID_T)
+
+
+class DutyAlert(SQLModel, table=True):
+    """A duty alert (uncovered post, off post); `dedupe_key` makes each alert happen, and be published,
+    once."""
+
+    __tablename__ = "duty_alerts"
+    __table_args__ = (
+        CheckConstraint("kind IN ('uncovered_post','off_post')", name="kind_known"),
+        Index("ix_duty_alerts_jurisdiction_code_at", "jurisdiction_code", "at"),
+        Index("ix_duty_alerts_open_at", "at", postgresql_where=text("acknowledged_at IS NULL")),
+    )
+
+    id: UUID = Field(sa_type=UUID_T, primary_key=True)
+    kind: str = Field(sa_type=String(16))
+    dedupe_key: str = Field(sa_type=String(200), unique=True)
+    jurisdiction_code: str = Field(sa_type=String(32), foreign_key="jurisdictions.code")
+    school_id: UUID | None = Field(default=None, sa_type=UUID_T)
+    post_id: UUID = Field(sa_type=UUID_T)
+    shift_id: UUID | None = Field(default=None, sa_type=UUID_T)
+    officer_id: UUID | None = Field(default=None, sa_type=UUID_T)
+    checkin_id: UUID | None = Field(default=None, sa_type=UUID_T)
+    at: dt.datetime = Field(sa_type=TIMESTAMPTZ)
+    details: dict[str, Any] = Field(sa_type=pg.JSONB, sa_column_kwargs={"server_default": text("'{}'::jsonb")})
+    created_at: dt.datetime = _now()
+    acknowledged_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMPTZ)
+    acknowledged_by: UUID | None = Field(default=None, sa_type=UUID_T, foreign_key="users.id")
+    acknowledgement_note: str | None = Field(default=None, sa_type=String(500))
+
 
 # --- incidents and scoring (issue 6) --------------------------------------------------------------
 
-scoring_policies = Table(
-    "scoring_policies",
-    metadata,
-    Column("name", String(40), primary_key=True),
-    Column("version", Integer, primary_key=True),
-    Column("tier_limits_s", JSONB, nullable=False),
-    Column("tiers_by_severity", JSONB, nullable=True),
-    Column("description", String(500), nullable=True),
-    _now(),
-)
 
-incidents = Table(
-    "incidents",
-    metadata,
-    Column("id", UUID(as_uuid=True), primary_key=True),
-    Column("jurisdiction_code", String(32), ForeignKey("jurisdictions.code"), nullable=False),
-    Column("category", String(32), nullable=False),
-    Column("severity", SmallInteger, nullable=False),
-    Column("source", String(20), nullable=False),
-    Column("description", String(4000), nullable=True),
-    Column("location", POINT, nullable=False),
-    Column("crs", String(8), nullable=False, server_default="wgs84"),
-    Column("alarm_at", DateTime(timezone=True), nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("in_zone", Boolean, nullable=False),
-    Column("zone_school_ids", ARRAY(UUID(as_uuid=True)), nullable=False, server_default=text("'{}'")),
-    Column("nearest_school_id", UUID(as_uuid=True), ForeignKey("schools.id"), nullable=True),
-    Column("nearest_school_distance_m", Float, nullable=True),
-    Column("status", String(12), nullable=False, server_default="open"),
-    Column("dispatched_at", DateTime(timezone=True), nullable=True),
-    Column("on_scene_at", DateTime(timezone=True), nullable=True),
-    Column("controlled_at", DateTime(timezone=True), nullable=True),
-    Column("closed_at", DateTime(timezone=True), nullable=True),
-    Column("policy_key", String(40), nullable=False, server_default="1-3-5@v1"),
-    Column("created_by", UUID(as_uuid=True), nullable=True),
-    Column("body_hash", LargeBinary, nullable=True),
-    _now(),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    CheckConstraint("severity BETWEEN 1 AND 4", name="severity_range"),
-    CheckConstraint("status IN ('open','dispatched','on_scene','controlled','closed')", name="status_known"),
-    CheckConstraint("source IN ('call_110','one_button_alarm','patrol','school_report','other')", name="source_known"),
-    Index("ix_incidents_location", "location", postgresql_using="gist"),
-    Index("ix_incidents_jurisdiction_code_alarm_at", "jurisdiction_code", "alarm_at"),
-    Index("ix_incidents_alarm_at_id", "alarm_at", "id"),
-    Index("ix_incidents_zone_school_ids", "zone_school_ids", postgresql_using="gin"),
-)
+class ScoringPolicy(SQLModel, table=True):
+    __tablename__ = "scoring_policies"
 
-arrivals = Table(
-    "arrivals",
-    metadata,
-    Column("id", UUID(as_uuid=True), primary_key=True),
-    Column("incident_id", UUID(as_uuid=True), ForeignKey("incidents.id"), nullable=False),
-    Column("responder_id", UUID(as_uuid=True), ForeignKey("users.id"), nullable=False),
-    Column("tier", SmallInteger, nullable=False),
-    Column("arrived_at", DateTime(timezone=True), nullable=False),
-    Column("location", POINT, nullable=False),
-    Column("accuracy_m", Float, nullable=True),
-    Column("crs", String(8), nullable=False, server_default="wgs84"),
-    Column("distance_m", Float, nullable=False),
-    Column("far_from_scene", Boolean, nullable=False),
-    Column("counts", Boolean, nullable=False),
-    Column("flags", ARRAY(Text), nullable=False, server_default=text("'{}'")),
-    Column("body_hash", LargeBinary, nullable=False),
-    Column("created_by", UUID(as_uuid=True), nullable=True),
-    _now(),
-    CheckConstraint("tier BETWEEN 1 AND 3", name="tier_range"),
-    Index("ix_arrivals_incident_id_arrived_at", "incident_id", "arrived_at"),
-)
+    name: str = Field(sa_type=String(40), primary_key=True)
+    version: int = Field(primary_key=True)
+    tier_limits_s: dict[str, Any] = Field(sa_type=pg.JSONB)
+    tiers_by_severity: dict[str, Any] | None = Field(default=None, sa_type=pg.JSONB)
+    description: str | None = Field(default=None, sa_type=String(500))
+    created_at: dt.datetime = _now()
 
-incident_scores = Table(
-    "incident_scores",
-    metadata,
-    Column("incident_id", UUID(as_uuid=True), ForeignKey("incidents.id"), primary_key=True),
-    Column("policy_key", String(40), primary_key=True),
-    Column("computed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("compliant", Boolean, nullable=True),
-    Column("tiers", JSONB, nullable=False),
-    Column("tier1_elapsed_s", Float, nullable=True),
-    Column("tier2_elapsed_s", Float, nullable=True),
-    Column("tier3_elapsed_s", Float, nullable=True),
-    Column("tier1_state", String(8), nullable=True),
-    Column("tier2_state", String(8), nullable=True),
-    Column("tier3_state", String(8), nullable=True),
-)
+
+class Incident(SQLModel, table=True):
+    __tablename__ = "incidents"
+    __table_args__ = (
+        CheckConstraint("severity BETWEEN 1 AND 4", name="severity_range"),
+        CheckConstraint("status IN ('open','dispatched','on_scene','controlled','closed')", name="status_known"),
+        CheckConstraint("source IN ('call_110','one_button_alarm','patrol','school_report','other')",
+                        name="source_known"),
+        Index("ix_incidents_location", "location", postgresql_using="gist"),
+        Index("ix_incidents_jurisdiction_code_alarm_at", "jurisdiction_code", "alarm_at"),
+        Index("ix_incidents_alarm_at_id", "alarm_at", "id"),
+        Index("ix_incidents_zone_school_ids", "zone_school_ids", postgresql_using="gin"),
+    )
+
+    id: UUID = Field(sa_type=UUID_T, primary_key=True)
+    jurisdiction_code: str = Field(sa_type=String(32), foreign_key="jurisdictions.code")
+    category: str = Field(sa_type=String(32))
+    severity: int = Field(sa_type=SmallInteger)
+    source: str = Field(sa_type=String(20))
+    description: str | None = Field(default=None, sa_type=String(4000))
+    location: Any = Field(sa_type=POINT, nullable=False)
+    crs: str = Field(sa_type=String(8), sa_column_kwargs={"server_default": "wgs84"})
+    alarm_at: dt.datetime = Field(sa_type=TIMESTAMPTZ)
+    received_at: dt.datetime = _now()
+    in_zone: bool
+    zone_school_ids: list[UUID] = Field(sa_type=pg.ARRAY(UUID_T), sa_column_kwargs={"server_default": text("'{}'")})
+    nearest_school_id: UUID | None = Field(default=None, sa_type=UUID_T, foreign_key="schools.id")
+    nearest_school_distance_m: float | None = None
+    status: str = Field(sa_type=String(12), sa_column_kwargs={"server_default": "open"})
+    dispatched_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMPTZ)
+    on_scene_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMPTZ)
+    controlled_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMPTZ)
+    closed_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMPTZ)
+    policy_key: str = Field(sa_type=String(40), sa_column_kwargs={"server_default": "1-3-5@v1"})
+    created_by: UUID | None = Field(default=None, sa_type=UUID_T)
+    body_hash: bytes | None = Field(default=None, sa_type=LargeBinary)
+    created_at: dt.datetime = _now()
+    updated_at: dt.datetime = _now()
+
+
+class Arrival(SQLModel, table=True):
+    __tablename__ = "arrivals"
+    __table_args__ = (
+        CheckConstraint("tier BETWEEN 1 AND 3", name="tier_range"),
+        Index("ix_arrivals_incident_id_arrived_at", "incident_id", "arrived_at"),
+    )
+
+    id: UUID = Field(sa_type=UUID_T, primary_key=True)
+    incident_id: UUID = Field(sa_type=UUID_T, foreign_key="incidents.id")
+    responder_id: UUID = Field(sa_type=UUID_T, foreign_key="users.id")
+    tier: int = Field(sa_type=SmallInteger)
+    arrived_at: dt.datetime = Field(sa_type=TIMESTAMPTZ)
+    location: Any = Field(sa_type=POINT, nullable=False)
+    accuracy_m: float | None = None
+    crs: str = Field(sa_type=String(8), sa_column_kwargs={"server_default": "wgs84"})
+    distance_m: float
+    far_from_scene: bool
+    counts: bool
+    flags: list[str] = Field(sa_type=pg.ARRAY(Text), sa_column_kwargs={"server_default": text("'{}'")})
+    body_hash: bytes = Field(sa_type=LargeBinary)
+    created_by: UUID | None = Field(default=None, sa_type=UUID_T)
+    created_at: dt.datetime = _now()
+
+
+class IncidentScore(SQLModel, table=True):
+    __tablename__ = "incident_scores"
+
+    incident_id: UUID = Field(sa_type=UUID_T, foreign_key="incidents.id", primary_key=True)
+    policy_key: str = Field(sa_type=String(40), primary_key=True)
+    computed_at: dt.datetime = _now()
+    compliant: bool | None = None
+    tiers: list[dict[str, Any]] = Field(sa_type=pg.JSONB)
+    tier1_elapsed_s: float | None = None
+    tier2_elapsed_s: float | None = None
+    tier3_elapsed_s: float | None = None
+    tier1_state: str | None = Field(default=None, sa_type=String(8))
+    tier2_state: str | None = Field(default=None, sa_type=String(8))
+    tier3_state: str | None = Field(default=None, sa_type=String(8))
