@@ -266,11 +266,10 @@ def holding_zone(index: ZoneIndex, *, lon: float, lat: float) -> tuple[uuid.UUID
     """The school whose zone holds the point, nearest first (by `<->`, as the SQL judgement orders them), and its
     distance in metres; (None, None) outside every zone. Every school counts, whoever asks."""
     best = None
-    for zone, approx in index.within(lon, lat, index.max_radius_m + 1.0):
-        if approx <= zone.radius_m + 1.0:
-            sphere_m, d = measure(lon, lat, zone.boundary)
-            if d <= zone.radius_m and (best is None or (sphere_m, zone.key) < best[:2]):
-                best = (sphere_m, zone.key, d)
+    for zone in index.candidates(lon, lat, index.max_radius_m):
+        sphere_m, d = measure(lon, lat, zone.boundary)
+        if d <= zone.radius_m and (best is None or (sphere_m, zone.key) < best[:2]):
+            best = (sphere_m, zone.key, d)
     return (best[1], best[2]) if best is not None else (None, None)
 
 
@@ -286,9 +285,8 @@ def lookup_in_index(index: ZoneIndex, *, caller: Caller, lon: float, lat: float,
 
     found: dict[uuid.UUID, dict] = {}
     exact: dict[uuid.UUID, float] = {}
-    # Within a metre of the radius the local plane could misjudge: the exact distance decides.
-    for zone, approx in index.within(lon, lat, index.max_radius_m + 1.0):
-        if approx <= zone.radius_m + 1.0 and caller.sees_path(zone.data.path):
+    for zone in index.candidates(lon, lat, index.max_radius_m):
+        if caller.sees_path(zone.data.path):
             exact[zone.key] = measured = measure(lon, lat, zone.boundary)
             d = measured[1]
             if d <= zone.radius_m:

@@ -180,6 +180,16 @@ class ZoneIndex:
         index.max_radius_m = max([self.max_radius_m, *(z.radius_m for z in overlay.values() if z is not None)])
         return index
 
+    def candidates(self, lon: float, lat: float, reach_m: float) -> list[Zone]:
+        """The zones whose boundary's envelope meets the box around the point that holds every place within
+        `reach_m` (a superset of those within `reach_m`; no distances computed)."""
+        kx, ky = _metres_per_degree(lat)
+        dlon, dlat = reach_m * 1.01 / kx, reach_m * 1.01 / ky
+        box = shapely.box(lon - dlon, lat - dlat, lon + dlon, lat + dlat)
+        zones = [self._zones[i] for i in self._tree.query(box) if self._zones[i].key not in self._overlay]
+        zones.extend(z for z in self._overlay.values() if z is not None and z.boundary.intersects(box))
+        return zones
+
     def within(self, lon: float, lat: float, reach_m: float) -> list[tuple[Zone, float]]:
         """The zones whose boundary lies within about `reach_m` of the point, nearest first, each with its
         distance in the local plane (metres, within a few centimetres of the geodesic one over a few kilometres;
