@@ -122,7 +122,7 @@ def _nearest_on_sphere(lon: float, lat: float, boundary: BaseGeometry) -> tuple[
     if boundary.geom_type == "Point":
         return _angle(_unit(boundary.x, boundary.y), p), boundary.x, boundary.y
     rings = _rings(boundary)
-    if boundary.covers(shapely.Point(lon, lat)):
+    if shapely.intersects_xy(boundary, lon, lat):  # covers, for a point; no Point object built
         return -1.0, lon, lat
     best, nearest = math.inf, p
     for ring in rings:
