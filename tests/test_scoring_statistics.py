@@ -168,3 +168,63 @@ async def test_recompute_under_a_new_policy_keeps_the_old_scores(app, client, cl
     outside = await client.post("/v1/scoring/recompute", headers=w.outsider.headers,
                                 json={**body, "jurisdiction_code": w.tree.station_a})
     assert outside.status_code == 403  # officers may not recompute at all
+
+
+async def test_statistics_equal_the_previous_statement_on_random_data(app, client, db):
+    """Both percentiles now come from one sort per tier (`percentile_cont(ARRAY[0.5, 0.9])`); on 2,000 random
+    scored incidents every figure equals what the previous statement (one `percentile_cont` per percentile)
+    answers, group by group."""
+    from datetime import UTC, datetime, timedelta
+
+    from domain import statistics
+    from domain.callers import system_caller
+    from tests.factories import make_tree
+
+    tree = await make_tree(app)
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    await db.execute("""
+        WITH seed AS (SELECT setseed(0.42)),
+        made AS (
+            INSERT INTO incidents (id, jurisdiction_code, category, severity, source, location, alarm_at, in_zone)
+            SELECT gen_random_uuid(), CASE WHEN random() < 0.5 THEN :a ELSE :b END,
+                   (ARRAY['bullying','traffic','fraud','suspicious_person'])[1 + floor(random() * 4)::int],
+                   1 + floor(random() * 4)::int, 'patrol',
+                   CAST(ST_SetSRID(ST_MakePoint(100 + random(), 30 + random()), 4326) AS geography),
+                   CAST(:start AS timestamptz) + random() * interval '60 days', false
+            FROM seed, generate_series(1, 2000)
+            RETURNING id
+        )
+        INSERT INTO incident_scores (incident_id, policy_key, tiers, tier1_elapsed_s, tier2_elapsed_s, tier3_elapsed_s,
+                                     tier1_state, tier2_state, tier3_state)
+        SELECT id, '1-3-5@v1', '[]',
+               CASE WHEN random() < 0.85 THEN random() * 200 END, CASE WHEN random() < 0.8 THEN random() * 400 END,
+               CASE WHEN random() < 0.9 THEN random() * 600 END,
+               (ARRAY['met','missed','pending',NULL])[1 + floor(random() * 4)::int],
+               (ARRAY['met','missed','pending',NULL])[1 + floor(random() * 4)::int],
+               (ARRAY['met','missed','pending',NULL])[1 + floor(random() * 4)::int]
+        FROM made
+    """, {"a": tree.station_a, "b": tree.station_b, "start": start})
+    caller = system_caller(tree.code, tree.code)
+    now = start + timedelta(days=30)  # some pending tiers have run out by now, some not
+    for group_by in statistics.GROUPS:
+        new = await statistics.response_times(db, caller=caller, from_=start, to=start + timedelta(days=61),
+                                              group_by=group_by, policy_key=None, jurisdiction_code=None, now=now)
+        previous_sql = statistics.response_times_sql(group_by)
+        for k in statistics.TIERS:
+            previous_sql = previous_sql.replace(
+                f"percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY e{k})\n"
+                f"               FILTER (WHERE st{k} IN ('met', 'missed')) AS t{k}_pct",
+                f"percentile_cont(0.5) WITHIN GROUP (ORDER BY e{k}) FILTER (WHERE st{k} IN ('met', 'missed')) AS p50_{k}, "
+                f"percentile_cont(0.9) WITHIN GROUP (ORDER BY e{k}) FILTER (WHERE st{k} IN ('met', 'missed')) AS p90_{k}")
+        assert "t1_pct" not in previous_sql
+        rows = await db.fetch(previous_sql, {
+            "policy_key": "1-3-5@v1", "policy_name": "1-3-5", "policy_version": 1, "scope": tree.code,
+            "from_": start, "to": start + timedelta(days=61), "now": now})
+        assert [g["group"] for g in new["groups"]] == [r["group_key"] for r in rows]
+        assert sum(g["incidents"] for g in new["groups"]) == 2000
+        for g, r in zip(new["groups"], rows, strict=True):
+            for t in g["tiers"]:
+                k = t["tier"]
+                assert (t["met"], t["missed"], t["pending"]) == (r[f"t{k}_met"], r[f"t{k}_missed"], r[f"t{k}_pending"])
+                for name, column in (("p50_s", f"p50_{k}"), ("p90_s", f"p90_{k}")):
+                    assert t[name] == (round(float(r[column]), 1) if r[column] is not None else None)
