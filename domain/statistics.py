@@ -22,7 +22,7 @@ from typing import Any
 
 from domain import jurisdictions, policies
 from domain.callers import Caller
-from domain.database import Db
+from domain.database import Db, Query
 from domain.errors import InvalidInput
 
 GROUPS = {
@@ -71,7 +71,7 @@ def response_times_sql(group_by: str) -> str:
         JOIN jurisdictions j ON j.code = i.jurisdiction_code
         CROSS JOIN (SELECT tier_limits_s FROM scoring_policies WHERE name = :policy_name
                     AND version = :policy_version) p
-        WHERE j.path <@ CAST(:scope AS ltree) AND i.alarm_at >= :from_ AND i.alarm_at < :to
+        WHERE i.jurisdiction_code = ANY(CAST(:codes AS text[])) AND i.alarm_at >= :from_ AND i.alarm_at < :to
     )
     SELECT g.*, {LABELS[group_by]} AS label
     FROM (
@@ -80,6 +80,9 @@ def response_times_sql(group_by: str) -> str:
     ) g
     ORDER BY g.group_key NULLS LAST
     """
+
+
+SCOPE_CODES = Query("SELECT COALESCE(array_agg(code), '{}') FROM jurisdictions WHERE path <@ CAST(:scope AS ltree)")
 
 
 def _ratio(met: int, missed: int) -> float | None:
@@ -101,8 +104,12 @@ async def response_times(db: Db, *, caller: Caller, from_: datetime, to: datetim
         raise InvalidInput("to must be after from", field="to")
     policy = await policies.load(db, policy_key or policies.DEFAULT_POLICY_KEY)
     scope = await jurisdictions.narrowed_scope(db, caller=caller, code=jurisdiction_code)
+    # The scope as its list of codes: PostgreSQL estimates `jurisdiction_code = ANY(codes)` from its statistics
+    # (an ltree `<@` join it cannot), and then hashes the scores instead of looking each one up (10^6 incidents:
+    # 7.0 -> 5.0 s on this machine).
+    codes = await db.fetchval(SCOPE_CODES, {"scope": scope})
     rows = await db.fetch(response_times_sql(group_by), {
-        "policy_key": policy.key, "policy_name": policy.name, "policy_version": policy.version, "scope": scope,
+        "policy_key": policy.key, "policy_name": policy.name, "policy_version": policy.version, "codes": codes,
         "from_": from_, "to": to, "now": now,
     })
     groups = []
