@@ -10,6 +10,8 @@ those boundaries and radii). Interleaved rounds, medians; wrk 32 connections (ba
                                      `ST_DWithin` statement with the same points (8 clients, prepared)
 - `huxiao-checkin` / `peer-checkin`  POST /v1/checkins (one of 200 officers' tokens per request, a new UUID,
                                      now, a random point) / POST /checkin with the same fields
+- `huxiao-incident`                  POST /v1/incidents (an officer's token, random category, severity and point; the
+                                     peer has no such endpoint: req/s and CPU reported)
 - `huxiao-batch500`                  POST /v1/checkins/batch with 500 new items (check-ins/s = req/s × 500)
 - `huxiao-me` / `huxiao-healthz`     GET /v1/me (bearer) and GET /healthz of the same server
 
@@ -85,6 +87,17 @@ request = function()
     '"accuracy_m":%d}', uuid4(), officers[math.random(#officers)], os.date("!%Y-%m-%dT%H:%M:%SZ"), lon, lat,
     math.random(5, 30))
   return wrk.format("POST", "/checkin", {["Content-Type"] = "application/json"}, body)
+end
+""",
+    "huxiao-incident": r"""
+local categories = {"bullying", "suspicious_person", "traffic", "school_disturbance"}
+request = function()
+  local lon, lat = point()
+  local body = string.format('{"category":"%s","severity":%d,"source":"one_button_alarm","location":{"type":' ..
+    '"Point","coordinates":[%.6f,%.6f]},"alarm_at":"%s"}', categories[math.random(#categories)], math.random(1, 4),
+    lon, lat, os.date("!%Y-%m-%dT%H:%M:%SZ"))
+  return wrk.format("POST", "/v1/incidents", {["Content-Type"] = "application/json",
+    ["Authorization"] = "Bearer " .. tokens[math.random(2, #tokens)]}, body)
 end
 """,
     "huxiao-batch500": r"""
@@ -215,6 +228,9 @@ def run(ctx, workers: int) -> Comparison:
                      description="POST /v1/checkins, 200 officers"),
             ctx.http("peer-checkin", f"{p}/checkin", method="POST", body="{}",
                      lua=_lua("peer-checkin", tokens, officers), server=peer, description="peer POST /checkin"),
+            ctx.http("huxiao-incident", f"{a}/v1/incidents", method="POST", headers=bearer, body="{}",
+                     lua=_lua("huxiao-incident", tokens, officers), server=app,
+                     description="POST /v1/incidents, 200 officers, random category/severity/point"),
             harness.http_variant("huxiao-batch500", f"{a}/v1/checkins/batch", connections=4, method="POST",
                                  headers=bearer, body="{}", lua=_lua("huxiao-batch500", tokens, officers),
                                  server=app, description="POST /v1/checkins/batch, 500 items, 4 connections"),
