@@ -525,8 +525,12 @@ async def _try_to_lead(app: FastAPI) -> asyncpg.Connection | None:
     """A connection holding the leader lock, or None when another worker holds it."""
     conn = await asyncpg.connect(dsn(app.state.settings), timeout=5,
                                  server_settings={"application_name": "huxiao-leader"})
-    if await conn.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK_KEY):
-        return conn
+    try:
+        if await conn.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK_KEY):
+            return conn
+    except BaseException:
+        conn.terminate()
+        raise
     await conn.close()
     return None
 

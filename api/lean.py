@@ -92,8 +92,8 @@ def _inline(schema: Any, defs: dict[str, Any]) -> Any:
     return schema
 
 
-def documented(query_model: type[BaseModel] | None = None, body_model: type[BaseModel] | None = None,
-               *, body_required: bool = True) -> dict[str, Any]:
+def documented(query_model: type[BaseModel] | None = None, body_model: type[BaseModel] | None = None
+               ) -> dict[str, Any]:
     """`openapi_extra` for a lean route: its security schemes, and the query parameters and body of the models
     it validates with (referenced schemas inlined, so the document needs no extra components)."""
     extra: dict[str, Any] = {"security": SECURITY}
@@ -110,8 +110,9 @@ def documented(query_model: type[BaseModel] | None = None, body_model: type[Base
             params.append(param)
         extra["parameters"] = params
     if body_model is not None:
-        extra["requestBody"] = {"required": body_required, "content": {
-            "application/json": {"schema": _inline(body_model.model_json_schema(), body_model.model_json_schema().get("$defs", {}))}}}
+        schema = body_model.model_json_schema()
+        extra["requestBody"] = {"required": True,
+                                "content": {"application/json": {"schema": _inline(schema, schema.get("$defs", {}))}}}
     return extra
 
 

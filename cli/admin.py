@@ -26,7 +26,7 @@ console = Console()
 IMPORT_CHUNK = 1000
 
 
-def in_session(work: Callable[[Db], Awaitable[T]]) -> T:
+def in_transaction(work: Callable[[Db], Awaitable[T]]) -> T:
     """Run `work` in one committed transaction against the configured database."""
 
     async def run() -> T:
@@ -49,7 +49,7 @@ def create_jurisdiction(
     time_zone: str = typer.Option(jurisdictions.DEFAULT_TIME_ZONE, help="IANA time zone for duty windows."),
 ) -> None:
     """Create a jurisdiction (a root when --parent is omitted)."""
-    row = in_session(lambda s: jurisdictions.create(s, caller=None, new=jurisdictions.NewJurisdiction(
+    row = in_transaction(lambda s: jurisdictions.create(s, caller=None, new=jurisdictions.NewJurisdiction(
         code=code, name=name, level=level, parent_code=parent, time_zone=time_zone)))
     console.print(f"created jurisdiction {row['code']} ({row['path']})")
 
@@ -74,7 +74,7 @@ def create_user(
             username=username, display_name=display_name or username, role=role, jurisdiction_code=jurisdiction,
             password=password, phone=phone, unit_type=unit_type))
 
-    row = in_session(work)
+    row = in_transaction(work)
     console.print(f"created user {row['username']} ({row['role']} in {row['jurisdiction_code']}) id {row['id']}")
 
 
@@ -92,7 +92,7 @@ def create_api_key(
         return await credentials.create_api_key(db, settings, caller=system_caller(), name=name,
                                                 jurisdiction_code=jurisdiction, role=role, expires_at=expires_at)
 
-    row, key = in_session(work)
+    row, key = in_transaction(work)
     console.print(f"API key {row['prefix']} for {row['jurisdiction_code']} ({row['role']}); send it as X-API-Key:")
     print(key)
 
@@ -143,7 +143,7 @@ def import_schools(
                         rejected.append(r)
                 progress.advance(task, len(chunk))
 
-    in_session(work)
+    in_transaction(work)
     table = Table(title=f"import of {file.name}")
     for k in totals:
         table.add_column(k, justify="right")

@@ -284,7 +284,7 @@ def lookup_in_index(index: ZoneIndex, *, caller: Caller, lon: float, lat: float,
                 "distance_m": d, "inside": d <= zone.radius_m}
 
     found: dict[uuid.UUID, dict] = {}
-    exact: dict[uuid.UUID, float] = {}
+    exact: dict[uuid.UUID, tuple[float, float]] = {}  # (sphere, ellipsoid) metres
     for zone in index.candidates(lon, lat, index.max_radius_m):
         if caller.sees_path(zone.data.path):
             exact[zone.key] = measured = measure(lon, lat, zone.boundary)

@@ -27,7 +27,7 @@ from shapely.geometry.base import BaseGeometry
 
 from geo.geodesy import GEOD
 
-__all__ = ["Zone", "ZoneIndex", "distance_m", "measure", "sphere_distance_m"]
+__all__ = ["Zone", "ZoneIndex", "distance_m", "measure"]
 
 # WGS-84
 _A = 6_378_137.0
@@ -144,16 +144,8 @@ def measure(lon: float, lat: float, boundary: BaseGeometry) -> tuple[float, floa
 
 def distance_m(lon: float, lat: float, boundary: BaseGeometry) -> float:
     """Metres from the point to the boundary (0 inside a polygon), as PostGIS computes
-    `ST_Distance(geography, geography)`: the nearest point found on the sphere, then the WGS-84 geodesic to it."""
-    angle, nlon, nlat = _nearest_on_sphere(lon, lat, boundary)
-    if angle < 0:  # inside
-        return 0.0
-    return float(GEOD.inv(lon, lat, nlon, nlat)[2])
-
-
-def sphere_distance_m(lon: float, lat: float, boundary: BaseGeometry) -> float:
-    """Metres on the sphere of the WGS-84 mean radius: the distance PostGIS orders `geography <-> geography` by."""
-    return max(0.0, _nearest_on_sphere(lon, lat, boundary)[0]) * MEAN_RADIUS_M
+    `ST_Distance(geography, geography)`."""
+    return measure(lon, lat, boundary)[1]
 
 
 class ZoneIndex:
@@ -184,6 +176,7 @@ class ZoneIndex:
         """The zones whose boundary's envelope meets the box around the point that holds every place within
         `reach_m` (a superset of those within `reach_m`; no distances computed)."""
         kx, ky = _metres_per_degree(lat)
+        # A box a little larger than the reach: the local plane's scale changes slightly across it.
         dlon, dlat = reach_m * 1.01 / kx, reach_m * 1.01 / ky
         box = shapely.box(lon - dlon, lat - dlat, lon + dlon, lat + dlat)
         zones = [self._zones[i] for i in self._tree.query(box) if self._zones[i].key not in self._overlay]
@@ -194,14 +187,10 @@ class ZoneIndex:
         """The zones whose boundary lies within about `reach_m` of the point, nearest first, each with its
         distance in the local plane (metres, within a few centimetres of the geodesic one over a few kilometres;
         `distance_m` gives the exact figure)."""
-        kx, ky = _metres_per_degree(lat)
-        # A box a little larger than the reach: the local plane's scale changes slightly across it.
-        dlon, dlat = reach_m * 1.01 / kx, reach_m * 1.01 / ky
-        box = shapely.box(lon - dlon, lat - dlat, lon + dlon, lat + dlat)
-        zones = [self._zones[i] for i in self._tree.query(box) if self._zones[i].key not in self._overlay]
-        zones.extend(z for z in self._overlay.values() if z is not None and z.boundary.intersects(box))
+        zones = self.candidates(lon, lat, reach_m)
         if not zones:
             return []
+        kx, ky = _metres_per_degree(lat)
         origin, scale = np.array([lon, lat]), np.array([kx, ky])
         local = shapely.transform(np.array([z.boundary for z in zones], dtype=object),
                                   lambda xy: (xy - origin) * scale)
