@@ -15,11 +15,13 @@ from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 
 from domain import credentials
 from domain.callers import Caller, Role
-from domain.errors import Unauthorized
+from domain.errors import Forbidden, Unauthorized
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False,
                               description="Access token from `POST /v1/auth/token`.")
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Dashboard key from an admin.")
+
+READ_METHODS = ("GET", "HEAD", "OPTIONS")
 
 # Both schemes, for the OpenAPI document of routes that read credentials themselves (`authenticate`).
 SECURITY = [{"OAuth2PasswordBearer": []}, {"APIKeyHeader": []}]
@@ -45,7 +47,11 @@ async def authenticate(request: Request) -> Caller:
     if token:
         return await credentials.caller_from_token(app.state.db, app.state.settings, token, request_id=request_id)
     if key:
-        return await credentials.caller_from_api_key(app.state.db, app.state.settings, key, request_id=request_id)
+        caller = await credentials.caller_from_api_key(app.state.db, app.state.settings, key,
+                                                       request_id=request_id)
+        if request.scope["method"] not in READ_METHODS:
+            raise Forbidden("API keys only read; writes need a person's token")
+        return caller
     raise Unauthorized("send `Authorization: Bearer <token>` or `X-API-Key: <key>`")
 
 

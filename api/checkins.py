@@ -9,7 +9,6 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, Query, Request
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -23,7 +22,7 @@ from api import lean
 from api.auth import CurrentCaller, authenticate
 from api.deps import Paging, Reads
 from api.problems import DOMAIN_STATUS, PROBLEM_TYPE_BASE
-from api.schemas import PROBLEM_RESPONSES, CRSName, Page, PointGeometry, PointIn, Problem
+from api.schemas import PROBLEM_RESPONSES, CRSName, Instant, Page, PointGeometry, PointIn, Problem
 from domain import checkins
 from domain.callers import Caller, Role
 from domain.errors import DomainError, InvalidInput
@@ -48,7 +47,7 @@ class CheckinIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: uuid.UUID = Field(description="The client's own UUID; a replay with the same body returns the first answer.")
     kind: Literal["arrive", "heartbeat", "depart"]
-    recorded_at: AwareDatetime = Field(description="Device time of the fix, RFC 3339 with offset.")
+    recorded_at: Instant = Field(description="Device time of the fix, RFC 3339 with offset.")
     location: PointIn
     crs: CRSName = CRSName.wgs84
     accuracy_m: float = Field(gt=0, le=100_000, allow_inf_nan=False, description="Fix accuracy (metres, > 0).")
@@ -234,8 +233,8 @@ async def list_checkins(
     officer_id: uuid.UUID | None = None, school_id: uuid.UUID | None = None, post_id: uuid.UUID | None = None,
     shift_id: uuid.UUID | None = None,
     jurisdiction_code: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_]{2,32}$")] = None,
-    recorded_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    recorded_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    recorded_from: Annotated[Instant | None, Query(alias="from")] = None,
+    recorded_to: Annotated[Instant | None, Query(alias="to")] = None,
     bbox: Annotated[str | None, Query(description="`minlon,minlat,maxlon,maxlat`")] = None,
     flags: Annotated[list[str] | None, Query(description="Any of these flags (repeat or comma-separate)")] = None,
     crs: CRSName = CRSName.wgs84,

@@ -12,12 +12,12 @@ from typing import Annotated, Any, Literal
 
 import asyncpg
 from fastapi import APIRouter, FastAPI, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from api.auth import Commander, CurrentCaller
 from api.deps import AppSettings, Now, Paging, Reads, Tx
-from api.schemas import PROBLEM_RESPONSES, CRSName, Page, PointGeometry, PointIn
+from api.schemas import PROBLEM_RESPONSES, CRSName, Day, Instant, Page, PointGeometry, PointIn
 from api.schools import CurrentSchool
 from domain import alerts, checkins, compliance, events, posts, shifts
 from domain.database import dsn, unit_of_work
@@ -89,14 +89,14 @@ class WindowsOut(BaseModel):
 
 
 class NonSchoolDay(BaseModel):
-    day: date
+    day: Day
     jurisdiction_code: str
     reason: str | None
     own: bool = Field(description="False when the day is inherited from an ancestor jurisdiction.")
 
 
 class NonSchoolDayIn(Strict):
-    day: date
+    day: Day
     reason: str | None = Field(default=None, max_length=200, examples=["国庆节"])
 
 
@@ -115,16 +115,16 @@ class Shift(BaseModel):
 class ShiftCreate(Strict):
     officer_id: uuid.UUID
     post_id: uuid.UUID
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: Instant
+    ends_at: Instant
     window_name: str | None = Field(default=None, max_length=40)
 
 
 class ShiftPatch(Strict):
     officer_id: uuid.UUID | None = None
     post_id: uuid.UUID | None = None
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
     window_name: str | None = Field(default=None, max_length=40)
 
 
@@ -136,8 +136,8 @@ class ShiftGenerate(Strict):
                                                 description="Officers assigned to every post.")
     assignments: dict[uuid.UUID, list[uuid.UUID]] | None = Field(
         default=None, description="Officers per post id (instead of, or besides, officer_ids).")
-    date_from: date = Field(alias="from", description="First local date.")
-    date_to: date = Field(alias="to", description="Last local date (inclusive).")
+    date_from: Day = Field(alias="from", description="First local date.")
+    date_to: Day = Field(alias="to", description="Last local date (inclusive).")
     windows: list[str] | None = Field(default=None, description="Only these window names.")
 
 
@@ -331,8 +331,8 @@ async def put_school_windows(school: CurrentSchool, body: WindowsIn, caller: Com
             summary="Non-school days holding in a jurisdiction (its own and its ancestors')")
 async def list_non_school_days(
     code: str, caller: CurrentCaller, db: Reads, paging: Paging,
-    date_from: Annotated[date | None, Query(alias="from")] = None,
-    date_to: Annotated[date | None, Query(alias="to")] = None,
+    date_from: Annotated[Day | None, Query(alias="from")] = None,
+    date_to: Annotated[Day | None, Query(alias="to")] = None,
 ) -> dict:
     items, nxt = await shifts.non_school_days(db, caller=caller, code=code, date_from=date_from,
                                               date_to=date_to, limit=paging.limit, cursor=paging.cursor)
@@ -346,7 +346,7 @@ async def add_non_school_day(code: str, body: NonSchoolDayIn, caller: Commander,
 
 
 @router.delete("/jurisdictions/{code}/non-school-days/{day}", status_code=204, tags=["duty"])
-async def remove_non_school_day(code: str, day: date, caller: Commander, db: Tx) -> Response:
+async def remove_non_school_day(code: str, day: Day, caller: Commander, db: Tx) -> Response:
     await shifts.remove_non_school_day(db, caller=caller, code=code, day=day)
     return Response(status_code=204)
 
@@ -386,8 +386,8 @@ async def list_shifts(
     caller: CurrentCaller, db: Reads, paging: Paging,
     officer_id: uuid.UUID | None = None, post_id: uuid.UUID | None = None, school_id: uuid.UUID | None = None,
     jurisdiction_code: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_]{2,32}$")] = None,
-    starts_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    starts_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    starts_from: Annotated[Instant | None, Query(alias="from")] = None,
+    starts_to: Annotated[Instant | None, Query(alias="to")] = None,
 ) -> dict:
     items, nxt = await shifts.list_page(db, caller=caller, limit=paging.limit, cursor=paging.cursor,
                                         officer_id=officer_id, post_id=post_id, school_id=school_id,
@@ -419,7 +419,7 @@ async def delete_shift(shift_id: uuid.UUID, caller: Commander, db: Tx, now: Now)
 @router.get("/me/shifts", response_model=MyShifts, tags=["duty"],
             summary="The caller's shifts on a local date, with post, school, geofence and window")
 async def my_shifts(caller: CurrentCaller, db: Reads, now: Now,
-                    day: Annotated[date | None, Query(alias="date", description="Local date; default today")] = None
+                    day: Annotated[Day | None, Query(alias="date", description="Local date; default today")] = None
                     ) -> dict:
     day = day or await shifts.caller_today(db, caller=caller, now=now)
     return {"date": day, "items": await shifts.my_shifts(db, caller=caller, day=day)}
@@ -431,7 +431,7 @@ async def my_shifts(caller: CurrentCaller, db: Reads, now: Now,
             summary="Per shift of a local date: arrival, lateness, coverage, leaving early, verdict")
 async def duty_compliance(
     caller: CurrentCaller, db: Reads, paging: Paging, settings: AppSettings, now: Now,
-    day: Annotated[date, Query(alias="date", description="Local date in the shift's jurisdiction")],
+    day: Annotated[Day, Query(alias="date", description="Local date in the shift's jurisdiction")],
     jurisdiction_code: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_]{2,32}$")] = None,
     school_id: uuid.UUID | None = None,
 ) -> dict:
@@ -445,7 +445,7 @@ async def duty_compliance(
             summary="Verdict counts per school or jurisdiction for a local date")
 async def duty_compliance_summary(
     caller: CurrentCaller, db: Reads, settings: AppSettings, now: Now,
-    day: Annotated[date, Query(alias="date")],
+    day: Annotated[Day, Query(alias="date")],
     group_by: Literal["school", "jurisdiction"] = "school",
     jurisdiction_code: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_]{2,32}$")] = None,
     school_id: uuid.UUID | None = None,
@@ -461,8 +461,8 @@ async def duty_alerts(
     caller: CurrentCaller, db: Reads, paging: Paging,
     kind: Literal["uncovered_post", "off_post"] | None = None, school_id: uuid.UUID | None = None,
     jurisdiction_code: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_]{2,32}$")] = None,
-    at_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    at_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    at_from: Annotated[Instant | None, Query(alias="from")] = None,
+    at_to: Annotated[Instant | None, Query(alias="to")] = None,
     acknowledged: Annotated[bool | None, Query(description="false: only open alerts; true: only acknowledged")] = None,
 ) -> dict:
     items, nxt = await alerts.list_page(db, caller=caller, limit=paging.limit, cursor=paging.cursor, kind=kind,

@@ -8,17 +8,18 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request, status
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from starlette.responses import Response
 
 from api import lean
 from api.auth import Admin, CurrentCaller, authenticate
 from api.deps import AppSettings, Paging, Reads, Tx
-from api.schemas import PROBLEM_RESPONSES, Page
+from api.inputs import bad_text
+from api.schemas import PROBLEM_RESPONSES, Instant, Page
 from domain import audit, credentials, jurisdictions, users
 from domain.callers import Role, UnitType
 from domain.database import unit_of_work
-from domain.errors import Unauthorized
+from domain.errors import InvalidInput, Unauthorized
 
 router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
 # The hot endpoints (api/lean.py), included ahead of every other router.
@@ -117,7 +118,7 @@ class ApiKeyCreate(Strict):
     name: str = Field(min_length=1, max_length=200)
     jurisdiction_code: str = Field(pattern=r"^[A-Za-z0-9_]{2,32}$")
     role: Role = Role.viewer
-    expires_at: AwareDatetime | None = None
+    expires_at: Instant | None = None
 
 
 class AuditEntry(BaseModel):
@@ -149,19 +150,23 @@ async def token(
     username: Annotated[str, Form(min_length=1, max_length=64)],
     password: Annotated[str, Form(min_length=1, max_length=256)],
 ) -> dict:
-    # Each statement stands on its own (no transaction): a failed attempt must be recorded although the
-    # answer is 401.
+    # Each statement stands on its own (no transaction): the attempt is counted although the answer is 401.
     addr = _client_addr(request)
-    await credentials.check_login_allowed(db, settings, username=username, client_addr=addr)
+    if not username.isprintable() or bad_text(username):
+        raise InvalidInput("username must be printable text", field="username")
+    if bad_text(password):
+        raise InvalidInput(bad_text(password), field="password")
+    await credentials.claim_login_attempt(db, settings, username=username, client_addr=addr)
     row = await users.login_row(db, username=username)
     # argon2 takes tens of milliseconds of CPU: off the event loop, so other requests go on meanwhile.
     ok = await asyncio.to_thread(users.verify_password, row["password_hash"] if row else None, password)
     if not ok or not row["active"]:
-        await credentials.record_login_failure(db, username=username, client_addr=addr)
         raise Unauthorized("wrong username or password, or the account is inactive")
-    await credentials.clear_login_failures(db, username=username)
-    access, ttl = credentials.issue_access_token(settings, user_id=row["id"])
-    refresh = await credentials.issue_refresh_token(db, settings, user_id=row["id"])
+    await credentials.login_succeeded(db, username=username, client_addr=addr)
+    async with unit_of_work(request.app.state.pool) as tx:
+        session_id = await credentials.start_session(tx, user_id=row["id"])
+        refresh = await credentials.issue_refresh_token(tx, settings, user_id=row["id"], family_id=session_id)
+    access, ttl = credentials.issue_access_token(settings, user_id=row["id"], session_id=session_id)
     return {"access_token": access, "token_type": "bearer", "expires_in": ttl, "refresh_token": refresh}
 
 
@@ -175,7 +180,7 @@ async def refresh(body: RefreshRequest, request: Request, settings: AppSettings)
                                                                 family_id=outcome.family_id)
     if outcome.reused:  # committed above: the family's revocation stands although the answer is 401
         raise Unauthorized("this refresh token was already used; every token of its login is now revoked")
-    access, ttl = credentials.issue_access_token(settings, user_id=outcome.user_id)
+    access, ttl = credentials.issue_access_token(settings, user_id=outcome.user_id, session_id=outcome.family_id)
     return {"access_token": access, "token_type": "bearer", "expires_in": ttl, "refresh_token": new_refresh}
 
 
@@ -323,8 +328,8 @@ async def list_audit(
     entity_id: Annotated[str | None, Query(max_length=64)] = None,
     actor_id: Annotated[str | None, Query(max_length=64)] = None,
     action: Annotated[str | None, Query(max_length=40)] = None,
-    from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    to: AwareDatetime | None = None,
+    from_: Annotated[Instant | None, Query(alias="from")] = None,
+    to: Instant | None = None,
 ) -> dict:
     items, nxt = await audit.list_entries(db, caller=caller, limit=paging.limit, cursor=paging.cursor,
                                           entity=entity, entity_id=entity_id, actor_id=actor_id, action=action,

@@ -7,13 +7,13 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from starlette.responses import Response
 
 from api import lean
 from api.auth import Admin, Commander, CurrentCaller, Officer, authenticate
 from api.deps import AppSettings, Now, Paging, Reads, Tx
-from api.schemas import PROBLEM_RESPONSES, CRSName, Page, PointGeometry, PointIn
+from api.schemas import PROBLEM_RESPONSES, CRSName, Instant, Page, PointGeometry, PointIn
 from domain import arrivals, incidents, policies, responders
 from domain.callers import Role
 from domain.errors import InvalidInput
@@ -92,7 +92,7 @@ class IncidentCreate(Strict):
     description: str | None = Field(default=None, max_length=4000)
     location: PointIn
     crs: CRSName = CRSName.wgs84
-    alarm_at: AwareDatetime = Field(description="When the alarm was raised; at most 120 s in the future.")
+    alarm_at: Instant = Field(description="When the alarm was raised; at most 120 s in the future.")
     jurisdiction_code: CodeField | None = Field(
         default=None, description="Defaults to the jurisdiction of the nearest zone school in your scope, "
                                   "else your own.")
@@ -119,9 +119,11 @@ class IncidentFeatureCollection(BaseModel):
 
 class ArrivalCreate(Strict):
     id: uuid.UUID | None = Field(default=None, description="Client UUID for idempotent replay.")
-    responder_id: uuid.UUID
+    responder_id: uuid.UUID | None = Field(
+        default=None, description="Who arrived; default and, for officers, only: the caller. Commanders may "
+                                  "record for a responder in their jurisdictions (audited).")
     tier: int = Field(ge=1, le=3, strict=True, description="1 on-site guard, 2 mutual aid, 3 police reinforcement")
-    arrived_at: AwareDatetime
+    arrived_at: Instant
     location: PointIn
     crs: CRSName = CRSName.wgs84
     accuracy_m: float | None = Field(default=None, gt=0, le=10_000, allow_inf_nan=False)
@@ -178,8 +180,8 @@ class PolicyCreate(Strict):
 
 
 class RecomputeRequest(Strict):
-    from_: AwareDatetime = Field(alias="from")
-    to: AwareDatetime
+    from_: Instant = Field(alias="from")
+    to: Instant
     policy: PolicyKey
     jurisdiction_code: CodeField | None = None
 
@@ -236,8 +238,8 @@ async def list_incidents(
     near: Annotated[str | None, Query(description="`lon,lat`; with `radius_m`", examples=["108.1655,29.2951"])] = None,
     radius_m: Annotated[float | None, Query(gt=0, le=100_000)] = None,
     bbox: Annotated[str | None, Query(description="`minlon,minlat,maxlon,maxlat`")] = None,
-    from_: Annotated[AwareDatetime | None, Query(alias="from", description="alarm_at ≥ from")] = None,
-    to: Annotated[AwareDatetime | None, Query(description="alarm_at < to")] = None,
+    from_: Annotated[Instant | None, Query(alias="from", description="alarm_at ≥ from")] = None,
+    to: Annotated[Instant | None, Query(description="alarm_at < to")] = None,
     category: Category | None = None,
     status: Status | None = None,
     in_zone: bool | None = None,
@@ -281,7 +283,7 @@ async def update_incident(incident_id: uuid.UUID, body: IncidentPatch, caller: C
 async def create_arrival(incident_id: uuid.UUID, body: ArrivalCreate, caller: Officer, db: Tx,
                          now: Now, settings: AppSettings, response: Response) -> dict:
     new = arrivals.ArrivalInput(
-        responder_id=body.responder_id, tier=body.tier, arrived_at=body.arrived_at,
+        responder_id=body.responder_id or caller.user_id, tier=body.tier, arrived_at=body.arrived_at,
         location=read_point(body.location.model_dump(), crs=body.crs.value), crs=body.crs.value,
         accuracy_m=body.accuracy_m)
     out, created = await arrivals.record(

@@ -13,6 +13,7 @@ from api import incidents as incidents_api
 from api import statistics as statistics_api
 from api import stream as stream_api
 from api.observability import RequestContext, configure_logging
+from domain import paging
 from domain.database import Db, create_pool
 from domain.settings import Settings, get_settings
 
@@ -45,6 +46,7 @@ class Huxiao(FastAPI):
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    paging.use_key(settings.resolved_jwt_secret())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

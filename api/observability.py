@@ -15,7 +15,9 @@ from collections.abc import Callable
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from api.problems import BodyTooLarge, is_database_unavailable, problem, unavailable_problem
+from api.inputs import SUSPECT, SUSPECT_OVERLAP, check_json_body, check_url
+from api.problems import BodyTooLarge, domain_problem, is_database_unavailable, problem, unavailable_problem
+from domain.errors import DomainError
 
 log = logging.getLogger("huxiao.request")
 
@@ -118,7 +120,12 @@ class RequestContext:
         method = scope["method"]
         path = scope["path"]
         early = None
-        if method in _BODY_METHODS:
+        if b"%00" in scope.get("query_string", b"") or b"%00" in (scope.get("raw_path") or b""):
+            try:
+                check_url(scope.get("query_string", b""), scope.get("raw_path"))
+            except DomainError as exc:
+                early = domain_problem(exc, request_id)
+        if early is None and method in _BODY_METHODS:
             limit = self.body_limit_for(path)
             if content_length is not None:
                 try:
@@ -133,7 +140,7 @@ class RequestContext:
                     early = problem(415, detail="Send the body as application/json.",
                                     kind="unsupported-media-type", request_id=request_id)
             if early is None:
-                receive = _capped(receive, limit)
+                receive = _capped(receive, limit, inspect_json=b"json" in content_type.lower())
 
         try:
             if early is not None:
@@ -182,16 +189,29 @@ def _metric_children(method: str, route: str, status: int) -> tuple:
     return children
 
 
-def _capped(receive, limit: int):
+def _capped(receive, limit: int, *, inspect_json: bool = False):
+    """`receive` that refuses a body over `limit` bytes and, for JSON, text PostgreSQL cannot store (api/inputs.py):
+    each chunk is scanned as it arrives; only a suspicious body is decoded and walked, once complete."""
     seen = 0
+    chunks: list[bytes] = []
+    suspect = False
+    tail = b""
 
     async def wrapped():
-        nonlocal seen
+        nonlocal seen, suspect, tail
         message = await receive()
         if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
+            chunk = message.get("body", b"")
+            seen += len(chunk)
             if seen > limit:
                 raise BodyTooLarge(limit)
+            if inspect_json:
+                chunks.append(chunk)
+                if not suspect and SUSPECT.search(tail + chunk):
+                    suspect = True
+                tail = chunk[-SUSPECT_OVERLAP:]
+                if suspect and not message.get("more_body", False):
+                    check_json_body(b"".join(chunks))
         return message
 
     return wrapped

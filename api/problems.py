@@ -158,6 +158,8 @@ def install(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if isinstance(exc.__cause__, BodyTooLarge):  # FastAPI wraps errors raised while reading the body
             return body_too_large(exc.__cause__.limit, _request_id(request))
+        if isinstance(exc.__cause__, errors.DomainError):  # e.g. text PostgreSQL cannot store (api/inputs.py)
+            return domain_problem(exc.__cause__, _request_id(request))
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"No route matches {request.method} {request.url.path}"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
 
@@ -32,6 +33,33 @@ class Problem(BaseModel):
     status: int
     detail: str
     errors: list[FieldError] | None = None
+
+
+# Times and dates the API takes: an instant with an offset, or a calendar date, between 1900 and 2200. Outside,
+# nothing in this domain happens, and year 1 or 9999 with an offset would overflow the conversion to UTC.
+YEAR_MIN, YEAR_MAX = 1900, 2199
+
+
+def _instant_in_range(value: datetime) -> datetime:
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not YEAR_MIN <= utc.year <= YEAR_MAX:
+        raise ValueError(f"must lie between the years {YEAR_MIN} and {YEAR_MAX}")
+    return value
+
+
+def _date_in_range(value: date) -> date:
+    if not YEAR_MIN <= value.year <= YEAR_MAX:
+        raise ValueError(f"must lie between the years {YEAR_MIN} and {YEAR_MAX}")
+    return value
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_instant_in_range)]
+"""An RFC 3339 date-time with a UTC offset, in 1900–2199."""
+Day = Annotated[date, AfterValidator(_date_in_range)]
+"""A calendar date (YYYY-MM-DD) in 1900–2199."""
 
 
 class CRSName(StrEnum):

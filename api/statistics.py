@@ -6,12 +6,12 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from api.auth import CurrentCaller
 from api.deps import Reads
 from api.incidents import Now
-from api.schemas import PROBLEM_RESPONSES
+from api.schemas import PROBLEM_RESPONSES, Instant
 from domain import statistics
 
 router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
@@ -52,8 +52,8 @@ class ResponseTimes(BaseModel):
             summary="Per group: incidents and, per tier, met_ratio, p50_s, p90_s under a scoring policy")
 async def response_times(
     caller: CurrentCaller, db: Reads, now: Now,
-    from_: Annotated[AwareDatetime, Query(alias="from", description="alarm_at ≥ from")],
-    to: Annotated[AwareDatetime, Query(description="alarm_at < to")],
+    from_: Annotated[Instant, Query(alias="from", description="alarm_at ≥ from")],
+    to: Annotated[Instant, Query(description="alarm_at < to")],
     group_by: Literal["jurisdiction", "school", "category", "hour"] = "jurisdiction",
     policy: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_\-]{1,40}@v[1-9][0-9]{0,5}$",
                                         description="Default 1-3-5@v1")] = None,

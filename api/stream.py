@@ -18,19 +18,19 @@ import contextlib
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 import asyncpg
 from fastapi import APIRouter, FastAPI, Header, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from api.auth import CurrentCaller
+from api.auth import CurrentCaller, authenticate
 from api.schemas import PROBLEM_RESPONSES
 from domain import credentials, events, zones
 from domain.callers import Caller
 from domain.database import Db, dsn
-from domain.errors import InvalidInput
+from domain.errors import InvalidInput, Unauthorized
 from domain.events import CHANNEL, KINDS
 from domain.settings import Settings
 
@@ -43,9 +43,11 @@ BACKOFF_MAX_S = 30.0
 LISTENER_CHECK_S = 30.0
 SUBSCRIBER_QUEUE_MAX = 10_000
 REPLAY_PAGE = 1000
+EVENT_ID_MAX = 2**63 - 1
 RETRY_MS = 3000  # the reconnection delay suggested to clients
 SENT_MEMORY = 5000
 RESYNC = -1  # queued to a subscriber when it must catch up from the table (listener reconnected, queue full)
+RECHECK = -2  # queued to every subscriber when a credential changed anywhere: is the stream's still good?
 
 
 class Subscriber:
@@ -92,6 +94,11 @@ class EventHub:
 
     def unsubscribe(self, sub: Subscriber) -> None:
         self.subscribers.discard(sub)
+
+    def recheck_all(self) -> None:
+        """A credential changed: every open stream checks its own at once (a revoked one ends)."""
+        for sub in list(self.subscribers):
+            sub.offer(RECHECK)
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         try:
@@ -195,8 +202,11 @@ def listener_dsn(settings: Settings) -> str:
 async def start_hub(app: FastAPI, settings: Settings) -> None:
     """Start the process' listener (from the app lifespan); it connects in the background."""
     hub = EventHub(listener_dsn(settings), app.state.db)
-    hub.listen(credentials.CREDENTIALS_CHANNEL, lambda _payload: credentials.CALLERS.clear(),
-               credentials.CALLERS.listening)
+    def credentials_changed(_payload: str) -> None:
+        credentials.CALLERS.clear()
+        hub.recheck_all()
+
+    hub.listen(credentials.CREDENTIALS_CHANNEL, credentials_changed, credentials.CALLERS.listening)
     app.state.zone_index = None
     if settings.zone_index:
         app.state.zone_index = zones.ZoneIndexState(app.state.db)
@@ -231,8 +241,13 @@ async def _replay_after(db, after_id: int, scope_path: str) -> list[dict]:
 
 
 async def event_stream(*, hub: EventHub, db: Db, caller: Caller, last_event_id: int | None,
+                       recheck: Callable[[], Awaitable[Any]] | None = None,
                        wake_s: float = 5.0) -> AsyncIterator[ServerSentEvent]:
-    """The events of one stream: the replay after `last_event_id`, then live events in the caller's scope."""
+    """The events of one stream: the replay after `last_event_id`, then live events in the caller's scope.
+
+    `recheck` authenticates the stream's credential again (it raises `Unauthorized` once the key is revoked,
+    the user deactivated or logged out, or the token expired): when any credential changes in the cluster and
+    at every wake-up (`wake_s`), so a stream never outlives its credential; it ends with a `revoked` event."""
     sub = hub.subscribe(caller.scope_path)  # before reading the table, so nothing falls in between
     sent: OrderedDict[int, None] = OrderedDict()
     try:
@@ -248,12 +263,18 @@ async def event_stream(*, hub: EventHub, db: Db, caller: Caller, last_event_id: 
                 yield _sse(row)
         while True:
             try:
-                first = await asyncio.wait_for(sub.queue.get(), timeout=wake_s)
+                items = [await asyncio.wait_for(sub.queue.get(), timeout=wake_s)]
             except TimeoutError:
-                continue
-            items = [first]
+                items = [RECHECK]
             while not sub.queue.empty():
                 items.append(sub.queue.get_nowait())
+            if RECHECK in items and recheck is not None:
+                try:
+                    await recheck()
+                except Unauthorized as exc:
+                    yield ServerSentEvent(event="revoked", data=json.dumps(
+                        {"type": "about:blank", "title": "Unauthorized", "status": 401, "detail": exc.detail}))
+                    return
             if RESYNC in items or sub.overflow:
                 sub.overflow = False
                 rows = await _replay_after(db, last, caller.scope_path)
@@ -279,16 +300,17 @@ async def event_stream(*, hub: EventHub, db: Db, caller: Caller, last_event_id: 
 async def stream(
     request: Request, caller: CurrentCaller,
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-    last_event_id: Annotated[int | None, Query(ge=0, description="Resume after this event id (as the "
+    last_event_id: Annotated[int | None, Query(ge=0, le=2**63 - 1, description="Resume after this event id (as the "
                                                                   "Last-Event-ID header)")] = None,
 ) -> EventSourceResponse:
     resume = last_event_id
     if last_event_id_header:
-        try:
-            resume = int(last_event_id_header)
-        except ValueError as exc:
-            raise InvalidInput("Last-Event-ID must be an event id", field="Last-Event-ID") from exc
+        header = last_event_id_header.strip()
+        if not (header.isascii() and header.isdigit() and len(header) <= 19 and int(header) <= EVENT_ID_MAX):
+            raise InvalidInput("Last-Event-ID must be an event id (a whole number below 2^63)",
+                               field="Last-Event-ID")
+        resume = int(header)
     return EventSourceResponse(
         event_stream(hub=request.app.state.event_hub, db=request.app.state.db, caller=caller,
-                     last_event_id=resume),
+                     last_event_id=resume, recheck=lambda: authenticate(request)),
         ping=HEARTBEAT_S, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -68,13 +68,11 @@ class CheckinData:
     day_checkins: int
     officer_ids: list[str]
 
-    def tokens(self, jwt_secret: str, count: int) -> list[str]:
+    def tokens(self, url: str, jwt_secret: str, count: int) -> list[str]:
         """Access tokens of the first `count` officers, signed with the run's secret."""
-        from domain.credentials import issue_access_token
-        from domain.settings import Settings
+        from bench.database import bench_tokens
 
-        settings = Settings(jwt_secret=jwt_secret, access_token_ttl_s=BENCH_TOKEN_TTL_S)
-        return [issue_access_token(settings, user_id=uuid.UUID(o))[0] for o in self.officer_ids[:count]]
+        return bench_tokens(url, jwt_secret, self.officer_ids[:count], ttl_s=BENCH_TOKEN_TTL_S)
 
 
 USERS_SQL = f"""

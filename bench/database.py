@@ -90,7 +90,8 @@ async def _seed_auth(url: str, jwt_secret: str) -> AuthFixture:
             # One new key per run: keys are stored as HMACs under the (per-run) server secret.
             _, api_key = await credentials.create_api_key(session, settings, caller=caller, name="bench run",
                                                           jurisdiction_code=BENCH_JURISDICTION, role=Role.viewer)
-    token, _ = credentials.issue_access_token(settings, user_id=admin["id"])
+            session_id = await credentials.start_session(session, user_id=admin["id"])
+    token, _ = credentials.issue_access_token(settings, user_id=admin["id"], session_id=session_id)
     return AuthFixture(jwt_secret=jwt_secret, jurisdiction_code=BENCH_JURISDICTION, user_id=str(admin["id"]),
                        token=token, api_key=api_key)
 
@@ -98,3 +99,28 @@ async def _seed_auth(url: str, jwt_secret: str) -> AuthFixture:
 def seed_auth(url: str, *, jwt_secret: str | None = None) -> AuthFixture:
     """The bench jurisdiction and admin (idempotent), a fresh API key and an access token for the admin."""
     return asyncio.run(_seed_auth(url, jwt_secret or secrets.token_urlsafe(48)))
+
+
+def bench_tokens(url: str, jwt_secret: str, user_ids: list, *, ttl_s: int) -> list[str]:
+    """Access tokens for the users, each on a login (session) of its own opened for this run."""
+    import uuid
+
+    import asyncpg
+
+    from domain import credentials
+    from domain.settings import Settings
+
+    async def open_sessions() -> list[uuid.UUID]:
+        conn = await asyncpg.connect(libpq_url(url))
+        try:
+            ids = [uuid.uuid4() for _ in user_ids]
+            await conn.executemany("INSERT INTO auth_sessions (id, user_id) VALUES ($1, $2)",
+                                   [(s, uuid.UUID(str(u))) for s, u in zip(ids, user_ids, strict=True)])
+            return ids
+        finally:
+            await conn.close()
+
+    settings = Settings(jwt_secret=jwt_secret, access_token_ttl_s=ttl_s)
+    sessions = asyncio.run(open_sessions())
+    return [credentials.issue_access_token(settings, user_id=uuid.UUID(str(u)), session_id=s)[0]
+            for u, s in zip(user_ids, sessions, strict=True)]

@@ -244,7 +244,7 @@ async def _cleanup(conn: asyncpg.Connection, officer_id: str) -> int:
 async def _officer(db_url: str, jwt_secret: str) -> tuple[str, str]:
     from domain import jurisdictions, users
     from domain.callers import Role
-    from domain.credentials import issue_access_token
+    from domain.credentials import issue_access_token, start_session
     from domain.database import connected, unit_of_work
     from domain.settings import Settings
 
@@ -256,7 +256,8 @@ async def _officer(db_url: str, jwt_secret: str) -> tuple[str, str]:
             officer = await users.ensure(session, new=users.NewUser(
                 username=OFFICER, display_name="Benchmark incident officer", role=Role.officer,
                 jurisdiction_code=BENCH_JURISDICTION, password=secrets.token_urlsafe(24)))
-    token, _ = issue_access_token(settings, user_id=officer["id"])
+            session_id = await start_session(session, user_id=officer["id"])
+    token, _ = issue_access_token(settings, user_id=officer["id"], session_id=session_id)
     return str(officer["id"]), token
 
 

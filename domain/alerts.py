@@ -1,6 +1,8 @@
 """Duty alerts for the command centre: a post nobody holds when its window opens, an officer off post (脱岗).
 
-- **uncovered_post**: a post with shifts starting at `starts_at` and no check-in inside its geofence (from anyone)
+- **uncovered_post**: a post with shifts starting at `starts_at` and no check-in inside its geofence by an officer
+  assigned to one of those shifts, made for that shift (a substitute gets the shift reassigned; anyone else's
+  check-in at the post covers nothing)
   between `starts_at − 15 min` and `starts_at + duty_alert_grace_s`; raised by `sweep_uncovered_posts` once the
   grace has passed and while the shifts last.
 - **off_post**: during a shift, after the officer arrived, a check-in certainly outside the post's geofence whose
@@ -123,13 +125,13 @@ UNCOVERED = Query("""
     WHERE sh.starts_at <= CAST(:due AS timestamptz) AND sh.starts_at > CAST(:now AS timestamptz) - interval '1 day'
       AND sh.ends_at > CAST(:now AS timestamptz)
       AND p.deleted_at IS NULL
-      AND NOT EXISTS (
-          SELECT 1 FROM checkins c
-          WHERE c.post_id = sh.post_id AND c.geofence = 'inside'
-            AND c.recorded_at >= sh.starts_at - make_interval(secs => :early)
-            AND c.recorded_at <= sh.starts_at + make_interval(secs => :grace)
-      )
     GROUP BY sh.post_id, sh.starts_at
+    HAVING NOT bool_or(EXISTS (
+        SELECT 1 FROM checkins c
+        WHERE c.shift_id = sh.id AND c.officer_id = sh.officer_id AND c.geofence = 'inside'
+          AND c.recorded_at >= sh.starts_at - make_interval(secs => :early)
+          AND c.recorded_at <= sh.starts_at + make_interval(secs => :grace)
+    ))
 """)
 
 

@@ -8,8 +8,10 @@ Rules:
 2. `arrived_at` may not precede `alarm_at`, may not come more than `arrival_max_delay_s` (6 h) after it, and may
    not lie more than `ARRIVAL_FUTURE_TOLERANCE_S` (120 s) after the server clock: each is a 422 naming
    `arrived_at`.
-3. The responder must be an active user in the caller's jurisdictions, and may only claim a tier its unit can
-   serve: guards, auxiliaries and volunteers tiers 1–2 (on-site or mutual aid), police any tier.
+3. Officers record their own arrivals (another responder is 403). Commanders and admins may record one for a
+   responder in their jurisdictions (audited with `on_behalf_of`). The responder must be an active user in
+   the caller's jurisdictions, and may only claim a tier its unit can serve: guards, auxiliaries and
+   volunteers tiers 1–2 (on-site or mutual aid), police any tier.
 4. An arrival on a closed incident is a conflict (409); a replayed client id answers the stored arrival (200)
    even after closure, and the same id with another body is a conflict.
 5. Every new arrival rescoring the incident under its policy stores the score and publishes `incident.arrival`,
@@ -29,7 +31,7 @@ from shapely.geometry import Point
 from domain import audit, incidents, policies
 from domain.callers import Caller, Role
 from domain.database import Db, Query
-from domain.errors import Conflict, InvalidInput
+from domain.errors import Conflict, Forbidden, InvalidInput
 from domain.events import Event, publish
 from domain.locations import wkb
 from domain.scoring import score_response
@@ -126,6 +128,9 @@ async def record(db: Db, *, caller: Caller, incident_id: uuid.UUID, arrival: Arr
             return replayed, False
     if incident["status"] == "closed":
         raise Conflict("the incident is closed; it takes no more arrivals", field="incident_id")
+    if caller.role is Role.officer and arrival.responder_id != caller.user_id:
+        raise Forbidden("officers record their own arrivals; a commander may record one for a responder",
+                        field="responder_id")
     check_arrival(arrival, alarm_at=incident["alarm_at"], now=now, settings=settings)
     responder = await db.fetchrow("""
         SELECT u.id, u.unit_type FROM users u JOIN jurisdictions j ON j.code = u.jurisdiction_code
@@ -173,7 +178,9 @@ async def record(db: Db, *, caller: Caller, incident_id: uuid.UUID, arrival: Arr
                                                                "score": score.as_dict()})])
     await audit.record(db, caller=caller, entity="arrival", entity_id=arrival_id, action="create",
                        jurisdiction_code=code,
-                       changes={"incident_id": incident_id, "tier": arrival.tier, "counts": out["counts"]})
+                       changes={"incident_id": incident_id, "tier": arrival.tier, "counts": out["counts"],
+                                "responder_id": arrival.responder_id,
+                                "on_behalf_of": arrival.responder_id != caller.user_id})
     return out, True
 
 

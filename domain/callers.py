@@ -39,11 +39,12 @@ class Caller:
     request_id: str | None = None
     token_jti: UUID | None = field(default=None, compare=False)
     token_exp: int | None = field(default=None, compare=False)
+    session_id: UUID | None = field(default=None, compare=False)
 
     def for_request(self, request_id: str | None) -> Caller:
         """The same caller, tagged with the request it acts in (for the audit log); cheaper than `replace`."""
         return Caller(self.kind, self.id, self.name, self.role, self.jurisdiction_code, self.scope_path,
-                      self.unit_type, request_id, self.token_jti, self.token_exp)
+                      self.unit_type, request_id, self.token_jti, self.token_exp, self.session_id)
 
     @property
     def user_id(self) -> UUID | None:

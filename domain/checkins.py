@@ -33,6 +33,7 @@ from domain.callers import Caller, Role
 from domain.database import Db, Query
 from domain.duty import EARLY_ALLOWANCE_S
 from domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from domain.locations import bbox_condition
 from domain.paging import decode_cursor, page_of
 from domain.settings import Settings
 from domain.shifts import in_duty_window_sql
@@ -196,15 +197,22 @@ INGEST = Query(f"""
                CASE WHEN j.sid IS NOT NULL THEN j.recorded_at >= j.shift_starts AND j.recorded_at < j.shift_ends
                     WHEN COALESCE(j.post_school, j.zone_school) IS NULL THEN false
                     ELSE {_WINDOW} END AS in_window,
-               extract(epoch FROM now() - j.recorded_at) AS lag_s
+               extract(epoch FROM now() - j.recorded_at) AS lag_s,
+               -- whose record: the post's jurisdiction, else the zone's when it is in the officer's line
+               -- (the officer's own, below or above it), else the officer's own — an officer inside another
+               -- jurisdiction's zone stays on the own record (`place_code` lets that jurisdiction read it)
+               COALESCE(j.post_code,
+                        CASE WHEN j.zone_path <@ CAST(:officer_path AS ltree)
+                                  OR CAST(:officer_path AS ltree) <@ j.zone_path THEN j.zone_code END,
+                        :officer_code) AS owner_code
         FROM j
     ),
     ins AS (
         INSERT INTO checkins (id, officer_id, jurisdiction_code, kind, recorded_at, received_at, location, accuracy_m,
                               crs, shift_id, post_id, school_id, distance_to_school_m, in_school_zone,
                               distance_to_post_m, geofence, in_post_geofence, in_duty_window, flags, vehicle, lights,
-                              mock_location, note, device)
-        SELECT d.id, :officer, COALESCE(d.post_code, d.zone_code, :officer_code), d.kind, d.recorded_at, now(), d.g,
+                              mock_location, note, device, place_code)
+        SELECT d.id, :officer, d.owner_code, d.kind, d.recorded_at, now(), d.g,
                d.accuracy_m, d.crs, d.sid, d.pid, d.zone_school, d.dschool, d.zone_school IS NOT NULL,
                d.dpost, d.geofence, CASE d.geofence WHEN 'inside' THEN true WHEN 'outside' THEN false END,
                d.in_window,
@@ -222,7 +230,8 @@ INGEST = Query(f"""
                    CASE WHEN d.lag_s > :stale_s THEN 'stale' END,
                    CASE WHEN d.geofence = 'outside' THEN 'outside_geofence' END
                ], NULL),
-               d.vehicle, d.lights, d.mock, d.note, d.device
+               d.vehicle, d.lights, d.mock, d.note, d.device,
+               CASE WHEN d.zone_code <> d.owner_code THEN d.zone_code END
         FROM judged d
         RETURNING *
     ),
@@ -285,25 +294,38 @@ def answer(row: Any) -> dict:
     }
 
 
+# Posts a check-in may name: in the caller's line of jurisdictions (its own, below it or above it), or a post
+# where the caller has a shift. Any other post — another county's — is 422 naming `post_id`, like an unknown
+# one (a referenced id never tells a foreign record from a missing one).
+NAMEABLE_POSTS = Query("""
+    SELECT p.id FROM posts p JOIN jurisdictions j ON j.code = p.jurisdiction_code
+    WHERE p.id = ANY(CAST(:ids AS uuid[])) AND p.deleted_at IS NULL
+      AND (j.path <@ CAST(:path AS ltree) OR CAST(:path AS ltree) <@ j.path
+           OR EXISTS (SELECT 1 FROM shifts s WHERE s.post_id = p.id AND s.officer_id = :me))
+""")
+
+
 async def _check_references(db: Db, *, caller: Caller, items: list[CheckinInput]) -> dict[int, DomainError]:
-    """Shifts and posts the items name: a shift must exist and be the caller's, a post must exist and match."""
+    """Shifts and posts the items name: a shift must exist and be the caller's, a post must exist, be one the
+    caller may name (see `NAMEABLE_POSTS`) and match the shift."""
     shift_ids = list({i.shift_id for i in items if i.shift_id})
     post_ids = list({i.post_id for i in items if i.post_id})
-    shifts = {r["id"]: r for r in await db.fetch("SELECT id, officer_id, post_id FROM shifts WHERE id = ANY(CAST(:ids AS uuid[]))", {"ids": shift_ids})} if shift_ids else {}
-    posts = {r["id"] for r in await db.fetch("SELECT id FROM posts WHERE id = ANY(CAST(:ids AS uuid[])) AND deleted_at IS NULL", {"ids": post_ids})} if post_ids else set()
+    shifts = {r["id"]: r for r in await db.fetch(
+        "SELECT id, officer_id, post_id FROM shifts WHERE id = ANY(CAST(:ids AS uuid[]))",
+        {"ids": shift_ids})} if shift_ids else {}
+    posts = {r["id"] for r in await db.fetch(NAMEABLE_POSTS, {
+        "ids": post_ids, "path": caller.scope_path, "me": caller.user_id})} if post_ids else set()
     bad: dict[int, DomainError] = {}
     for n, item in enumerate(items):
         if item.shift_id:
             shift = shifts.get(item.shift_id)
-            if shift is None:
-                bad[n] = InvalidInput(f"no shift {item.shift_id}", field="shift_id")
-            elif shift["officer_id"] != caller.user_id:
-                bad[n] = Forbidden("this shift belongs to another officer; check in only for yourself",
-                                   field="shift_id")
+            if shift is None or shift["officer_id"] != caller.user_id:
+                # another officer's shift is as foreign as a missing one: check in only for yourself
+                bad[n] = InvalidInput(f"no shift {item.shift_id} of yours", field="shift_id")
             elif item.post_id and item.post_id != shift["post_id"]:
                 bad[n] = InvalidInput("post_id is not the post of this shift", field="post_id")
         elif item.post_id and item.post_id not in posts:
-            bad[n] = InvalidInput(f"no post {item.post_id}", field="post_id")
+            bad[n] = InvalidInput(f"no post {item.post_id} you may name", field="post_id")
     return bad
 
 
@@ -367,7 +389,8 @@ async def ingest(db: Db, *, caller: Caller, items: list[CheckinInput | DomainErr
             "devices": [json.dumps(i.device, ensure_ascii=False) if i.device is not None else None for i in batch],
             "hashes": [i.body_hash for i in batch],
             "zones_given": zone_index is not None, "zone_ids": [z[0] for z in held], "zone_ds": [z[1] for z in held],
-            "officer": caller.user_id, "officer_code": officer_code, "allow": SHIFT_MATCH_ALLOWANCE_S,
+            "officer": caller.user_id, "officer_code": officer_code, "officer_path": caller.scope_path,
+            "allow": SHIFT_MATCH_ALLOWANCE_S,
             "prev_within": PREVIOUS_FIX_WITHIN_S, "poor_m": settings.checkin_poor_accuracy_m,
             "skew_s": settings.checkin_clock_skew_s, "stale_s": settings.checkin_stale_s, "online": online,
             "max_speed": settings.checkin_max_speed_mps,
@@ -425,13 +448,15 @@ async def list_page(db: Db, *, caller: Caller, limit: int, cursor: str | None,
     }
     box = ""
     if bbox is not None:
-        box = ("AND c.location && CAST(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326) AS geography) "
-               "AND ST_Intersects(CAST(c.location AS geometry), ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326))")
-        params.update(x0=bbox[0], y0=bbox[1], x1=bbox[2], y1=bbox[3])
+        condition, box_params = bbox_condition("c.location", bbox)
+        box = f"AND {condition}"
+        params.update(box_params)
     rows = await db.fetch(f"""
         SELECT {COLUMNS}
         FROM checkins c JOIN jurisdictions j ON j.code = c.jurisdiction_code
-        WHERE (j.path <@ CAST(:scope AS ltree) OR c.officer_id = CAST(:me AS uuid))
+        LEFT JOIN jurisdictions pj ON pj.code = c.place_code
+        WHERE (j.path <@ CAST(:scope AS ltree) OR pj.path <@ CAST(:scope AS ltree)
+               OR c.officer_id = CAST(:me AS uuid))
           AND (CAST(:officer AS uuid) IS NULL OR c.officer_id = :officer)
           AND (CAST(:school AS uuid) IS NULL OR c.school_id = :school)
           AND (CAST(:post AS uuid) IS NULL OR c.post_id = :post)
@@ -451,14 +476,17 @@ async def get(db: Db, *, caller: Caller, checkin_id: uuid.UUID) -> dict:
     """One check-in: the officer's own, or one in the caller's jurisdictions; otherwise 404. Found through the
     idempotency ledger, whose `recorded_at` lets PostgreSQL read a single partition."""
     row = await db.fetchrow(f"""
-        SELECT {COLUMNS}, j.path::text AS path
+        SELECT {COLUMNS}, j.path::text AS path, pj.path::text AS place_path
         FROM checkin_keys k
         JOIN checkins c ON c.id = k.id AND c.recorded_at = k.recorded_at
         JOIN jurisdictions j ON j.code = c.jurisdiction_code
+        LEFT JOIN jurisdictions pj ON pj.code = c.place_code
         WHERE k.id = :id
     """, {"id": checkin_id})
     if row is None or not (row["officer_id"] == caller.user_id
-                           or (caller.role is not Role.officer and caller.sees_path(row["path"]))):
+                           or (caller.role is not Role.officer
+                               and (caller.sees_path(row["path"])
+                                    or (row["place_path"] is not None and caller.sees_path(row["place_path"]))))):
         raise NotFound(f"no check-in {checkin_id}")
     return answer(row)
 

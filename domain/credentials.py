@@ -1,10 +1,13 @@
 """Credentials: access tokens (JWT), rotating refresh tokens, dashboard API keys, login throttling.
 
-- Access tokens are HS256 JWTs with `sub`, `iat`, `exp`, `jti`, `iss`, `aud`; the user is looked up on
-  every request (through a short in-process cache that every write here invalidates), so a deactivated
-  user or a revoked token stops working at once.
+- A login is a session (`auth_sessions`): its refresh tokens are one family, its access tokens carry its id as
+  `sid`. Revoking the session — logout, a reused refresh token, a password change, deactivation — ends every
+  token of that login at once, on every worker (the caller cache is cleared cluster-wide by NOTIFY).
+- Access tokens are HS256 JWTs with `sub`, `sid`, `iat`, `exp`, `jti`, `iss`, `aud`; the user and the session
+  are looked up on every request (through a short in-process cache that every write here invalidates), so a
+  deactivated user or a revoked token stops working at once.
 - Refresh tokens are random, stored only as SHA-256, single-use: using one issues the next of the same
-  family; presenting a used one again revokes the whole family (someone copied it).
+  family; presenting a used one again revokes the whole session (someone copied it), access tokens included.
 - API keys are `hx_<prefix>_<secret>`, stored as HMAC-SHA256 with the server key, so checking one is a
   keyed hash and an indexed lookup, never argon2.
 """
@@ -35,12 +38,14 @@ CALLER_CACHE_TTL_S = 60.0
 
 # --- access tokens ---------------------------------------------------------------------------------
 
-def issue_access_token(settings: Settings, *, user_id: uuid.UUID, now: datetime | None = None) -> tuple[str, int]:
-    """A signed access token for the user and its lifetime in seconds."""
+def issue_access_token(settings: Settings, *, user_id: uuid.UUID, session_id: uuid.UUID,
+                       now: datetime | None = None) -> tuple[str, int]:
+    """A signed access token for the user's session (login) and its lifetime in seconds."""
     now = now or datetime.now(UTC)
     ttl = settings.access_token_ttl_s
     claims = {
         "sub": str(user_id),
+        "sid": str(session_id),
         "iat": int(now.timestamp()),
         "exp": int((now + timedelta(seconds=ttl)).timestamp()),
         "jti": str(uuid.uuid4()),
@@ -59,7 +64,7 @@ def read_access_token(settings: Settings, token: str) -> dict:
             algorithms=[JWT_ALGORITHM],
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
-            options={"require": ["exp", "iat", "sub", "jti", "aud", "iss"]},
+            options={"require": ["exp", "iat", "sub", "sid", "jti", "aud", "iss"]},
         )
     except jwt.ExpiredSignatureError as exc:
         raise Unauthorized("the access token has expired") from exc
@@ -128,6 +133,7 @@ USER_CALLER = Query("""
     SELECT u.id, u.username, u.role, u.unit_type, u.jurisdiction_code, j.path::text AS path
     FROM users u JOIN jurisdictions j ON j.code = u.jurisdiction_code
     WHERE u.id = :id AND u.active
+      AND EXISTS (SELECT 1 FROM auth_sessions s WHERE s.id = :sid AND s.user_id = u.id AND s.revoked_at IS NULL)
       AND NOT EXISTS (SELECT 1 FROM revoked_access_tokens r WHERE r.jti = :jti)
 """)
 
@@ -141,46 +147,87 @@ async def caller_from_token(db: Db, settings: Settings, token: str, *, request_i
     generation = CALLERS.generation
     claims = read_access_token(settings, token)
     try:
-        user_id, jti = uuid.UUID(claims["sub"]), uuid.UUID(claims["jti"])
-    except (ValueError, TypeError) as exc:
+        user_id, jti, sid = uuid.UUID(claims["sub"]), uuid.UUID(claims["jti"]), uuid.UUID(claims["sid"])
+    except (ValueError, TypeError, AttributeError) as exc:
         raise Unauthorized("the access token is not valid") from exc
-    row = await db.fetchrow(USER_CALLER, {"id": user_id, "jti": jti})
+    row = await db.fetchrow(USER_CALLER, {"id": user_id, "jti": jti, "sid": sid})
     if row is None:
-        raise Unauthorized("the user is inactive or the token was revoked")
+        raise Unauthorized("the user is inactive, or the token or its login was revoked")
     cached = Caller(kind="user", id=row["id"], name=row["username"], role=Role(row["role"]),
                     jurisdiction_code=row["jurisdiction_code"], scope_path=row["path"],
-                    unit_type=row["unit_type"], token_jti=jti, token_exp=claims["exp"])
+                    unit_type=row["unit_type"], token_jti=jti, token_exp=claims["exp"], session_id=sid)
     CALLERS.put(("jwt", token), cached, generation=generation)
     return cached.for_request(request_id)
 
 
-# --- passwords and login throttling ----------------------------------------------------------------
+# --- login throttling ------------------------------------------------------------------------------
+#
+# Failed sign-ins count per (account, address), so a stranger who guesses an officer's username locks only
+# himself out, never the officer signing in from elsewhere; and per address over all accounts (the row with
+# account `*`), so one address cannot try many accounts. Each attempt claims its place in one statement
+# (INSERT … ON CONFLICT DO UPDATE takes the row lock) before the password is checked, so parallel attempts
+# across workers cannot slip past the limit together; a success gives the place back.
 
-async def check_login_allowed(db: Db, settings: Settings, *, username: str, client_addr: str) -> None:
-    """Refuse (429) while a username, or an address, has too many recent failed logins."""
-    row = await db.fetchrow("""
-        SELECT
-          (SELECT count(*) FROM login_failures
-            WHERE lower(username) = lower(:username) AND at > now() - make_interval(secs => :window)) AS by_user,
-          (SELECT count(*) FROM login_failures
-            WHERE client_addr = :addr AND at > now() - make_interval(secs => :window)) AS by_addr,
-          (SELECT min(at) FROM login_failures
-            WHERE (lower(username) = lower(:username) OR client_addr = :addr)
-              AND at > now() - make_interval(secs => :window)) AS oldest
-    """, {"username": username, "addr": client_addr, "window": settings.login_window_s})
-    limit = settings.login_max_failures
-    if row["by_user"] >= limit or row["by_addr"] >= limit * 4:
-        oldest = row["oldest"] or datetime.now(UTC)
-        retry = int((oldest + timedelta(seconds=settings.login_window_s) - datetime.now(UTC)).total_seconds()) + 1
-        raise TooManyRequests("too many failed logins; wait before trying again", retry_after_s=max(1, retry))
+ANY_ACCOUNT = "*"
+
+CLAIM_ATTEMPT = Query("""
+    WITH k AS (SELECT CAST(:limit AS int) AS account_limit, CAST(:addr_limit AS int) AS address_limit,
+                      make_interval(secs => CAST(:window AS float8)) AS win,
+                      CAST(:base AS float8) AS base_s, make_interval(secs => CAST(:cap AS float8)) AS cap)
+    INSERT INTO login_throttle AS t (username, client_addr, failures, last_at, locked_until)
+    SELECT x.username, :addr, 1, now(), NULL FROM unnest(CAST(:names AS text[])) AS x(username)
+    ON CONFLICT (username, client_addr) DO UPDATE SET
+        failures = CASE WHEN t.last_at < now() - (SELECT win FROM k) THEN 1 ELSE t.failures + 1 END,
+        last_at = now(),
+        locked_until = (
+            SELECT CASE
+                WHEN t.last_at < now() - k.win THEN NULL
+                WHEN t.failures + 1 >= lim THEN now() + LEAST(
+                    make_interval(secs => k.base_s * power(2, LEAST(t.failures + 1 - lim, 16))), k.cap)
+                END
+            FROM k, LATERAL (SELECT CASE WHEN t.username = '*' THEN k.address_limit ELSE k.account_limit END
+                             AS lim) l)
+    WHERE t.locked_until IS NULL OR t.locked_until <= now()
+    RETURNING t.username
+""")
+
+LOCKED_UNTIL = Query("""
+    SELECT max(locked_until) FROM login_throttle
+    WHERE username = ANY(CAST(:names AS text[])) AND client_addr = :addr AND locked_until > now()
+""")
+
+GIVE_BACK = Query("""
+    WITH pair AS (DELETE FROM login_throttle WHERE username = :name AND client_addr = :addr)
+    UPDATE login_throttle SET failures = GREATEST(failures - 1, 0)
+    WHERE username = '*' AND client_addr = :addr
+""")
 
 
-async def record_login_failure(db: Db, *, username: str, client_addr: str) -> None:
-    await db.execute("INSERT INTO login_failures (username, client_addr) VALUES (:u, :a)", {"u": username[:64], "a": client_addr[:64]})
+def _account(username: str) -> str:
+    return username.lower()[:64]
 
 
-async def clear_login_failures(db: Db, *, username: str) -> None:
-    await db.execute("DELETE FROM login_failures WHERE lower(username) = lower(:u)", {"u": username})
+async def claim_login_attempt(db: Db, settings: Settings, *, username: str, client_addr: str) -> None:
+    """Count this sign-in attempt against (account, address) and the address before checking the password;
+    429 with Retry-After while either is locked. Each failure past `login_max_failures` doubles the lock,
+    from `login_backoff_s` up to `login_window_s`."""
+    if _account(username) == ANY_ACCOUNT:
+        raise Unauthorized("wrong username or password, or the account is inactive")
+    names = [_account(username), ANY_ACCOUNT]
+    claimed = await db.fetch(CLAIM_ATTEMPT, {
+        "names": names, "addr": client_addr[:64], "window": settings.login_window_s,
+        "limit": settings.login_max_failures, "addr_limit": settings.login_max_failures * 4,
+        "base": settings.login_backoff_s, "cap": settings.login_window_s})
+    if len(claimed) < len(names):
+        until = await db.fetchval(LOCKED_UNTIL, {"names": names, "addr": client_addr[:64]})
+        retry = int((until - datetime.now(UTC)).total_seconds()) + 1 if until else 1
+        raise TooManyRequests("too many failed sign-ins from this address; wait before trying again",
+                              retry_after_s=max(1, retry))
+
+
+async def login_succeeded(db: Db, *, username: str, client_addr: str) -> None:
+    """The attempt was the owner's: forget the pair's failures and give the address its attempt back."""
+    await db.execute(GIVE_BACK, {"name": _account(username), "addr": client_addr[:64]})
 
 
 # --- refresh tokens --------------------------------------------------------------------------------
@@ -189,13 +236,21 @@ def _sha256(value: str) -> bytes:
     return hashlib.sha256(value.encode()).digest()
 
 
+async def start_session(db: Db, *, user_id: uuid.UUID) -> uuid.UUID:
+    """A new login of the user: the id its refresh tokens share and its access tokens carry."""
+    session_id = uuid.uuid4()
+    await db.execute("INSERT INTO auth_sessions (id, user_id) VALUES (:id, :user_id)",
+                     {"id": session_id, "user_id": user_id})
+    return session_id
+
+
 async def issue_refresh_token(db: Db, settings: Settings, *, user_id: uuid.UUID,
-                              family_id: uuid.UUID | None = None) -> str:
+                              family_id: uuid.UUID) -> str:
     token = secrets.token_urlsafe(32)
     await db.execute("""
         INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, expires_at)
         VALUES (:id, :family, :user_id, :hash, now() + make_interval(secs => :ttl))
-    """, {"id": uuid.uuid4(), "family": family_id or uuid.uuid4(), "user_id": user_id,
+    """, {"id": uuid.uuid4(), "family": family_id, "user_id": user_id,
            "hash": _sha256(token), "ttl": settings.refresh_token_ttl_s})
     return token
 
@@ -218,7 +273,7 @@ async def use_refresh_token(db: Db, *, token: str) -> RefreshOutcome:
     if row is None:
         raise Unauthorized("unknown refresh token")
     if row["used_at"] is not None or row["revoked_at"] is not None:
-        await revoke_family(db, family_id=row["family_id"])
+        await revoke_family(db, family_id=row["family_id"], reason="refresh_reused")
         return RefreshOutcome(user_id=row["user_id"], family_id=row["family_id"], reused=True)
     if row["expired"] or not row["active"]:
         raise Unauthorized("the refresh token has expired or its user is inactive")
@@ -226,29 +281,53 @@ async def use_refresh_token(db: Db, *, token: str) -> RefreshOutcome:
     return RefreshOutcome(user_id=row["user_id"], family_id=row["family_id"])
 
 
-async def revoke_family(db: Db, *, family_id: uuid.UUID) -> None:
-    await db.execute("""
-        UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = :family AND revoked_at IS NULL
-    """, {"family": family_id})
+REVOKE_SESSION = Query("""
+    WITH s AS (
+        UPDATE auth_sessions SET revoked_at = now(), revoked_reason = :reason
+        WHERE id = :family AND revoked_at IS NULL
+    )
+    UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = :family AND revoked_at IS NULL
+""")
+
+
+async def revoke_family(db: Db, *, family_id: uuid.UUID, reason: str) -> None:
+    """End a login: its refresh tokens and (through `sid`) its access tokens, on every worker."""
+    await db.execute(REVOKE_SESSION, {"family": family_id, "reason": reason})
+    await changed(db)
 
 
 async def logout(db: Db, settings: Settings, *, caller: Caller, refresh_token: str | None) -> None:
-    """Revoke the access token in use and, when given, the refresh token's whole family."""
+    """End the login in use — its access tokens and refresh tokens — and, when a refresh token of another of
+    the caller's logins is given, that one too."""
     if caller.token_jti is not None:
         await db.execute("""
             INSERT INTO revoked_access_tokens (jti, expires_at)
             VALUES (:jti, now() + make_interval(secs => :ttl)) ON CONFLICT DO NOTHING
         """, {"jti": caller.token_jti, "ttl": settings.access_token_ttl_s})
+    if caller.session_id is not None:
+        await revoke_family(db, family_id=caller.session_id, reason="logout")
     if refresh_token:
-        family = await db.fetchval("SELECT family_id FROM refresh_tokens WHERE token_hash = :h AND user_id = :u", {"h": _sha256(refresh_token), "u": caller.user_id})
-        if family:
-            await revoke_family(db, family_id=family)
+        family = await db.fetchval("SELECT family_id FROM refresh_tokens WHERE token_hash = :h AND user_id = :u",
+                                   {"h": _sha256(refresh_token), "u": caller.user_id})
+        if family and family != caller.session_id:
+            await revoke_family(db, family_id=family, reason="logout")
     await changed(db)
 
 
-async def revoke_all_for_user(db: Db, *, user_id: uuid.UUID) -> None:
-    await db.execute("UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = :u AND revoked_at IS NULL",
-                     {"u": user_id})
+REVOKE_USER_SESSIONS = Query("""
+    WITH s AS (
+        UPDATE auth_sessions SET revoked_at = now(), revoked_reason = :reason
+        WHERE user_id = :u AND revoked_at IS NULL AND id IS DISTINCT FROM CAST(:keep AS uuid)
+    )
+    UPDATE refresh_tokens SET revoked_at = now()
+    WHERE user_id = :u AND revoked_at IS NULL AND family_id IS DISTINCT FROM CAST(:keep AS uuid)
+""")
+
+
+async def revoke_all_for_user(db: Db, *, user_id: uuid.UUID, reason: str,
+                              keep_session: uuid.UUID | None = None) -> None:
+    """End every login of the user (but `keep_session`, the one changing its own password), tokens included."""
+    await db.execute(REVOKE_USER_SESSIONS, {"u": user_id, "reason": reason, "keep": keep_session})
     await changed(db)
 
 
@@ -257,6 +336,9 @@ async def revoke_all_for_user(db: Db, *, user_id: uuid.UUID) -> None:
 def _key_hash(settings: Settings, key: str) -> bytes:
     return hmac.new(settings.resolved_jwt_secret().encode(), key.encode(), hashlib.sha256).digest()
 
+
+KEY_ROLES = (Role.viewer, Role.commander)
+KEY_COMMANDER_MAX_DAYS = 366
 
 API_KEY_COLUMNS = "k.id, k.prefix, k.name, k.role, k.jurisdiction_code, k.created_at, k.expires_at, k.revoked_at, k.last_used_at"
 
@@ -274,8 +356,15 @@ async def create_api_key(
     """A new key for a dashboard; the full key is returned once and stored only as a keyed hash."""
     caller.require(Role.admin)
     await jurisdictions.in_scope(db, caller=caller, code=jurisdiction_code)
+    if role not in KEY_ROLES:
+        raise InvalidInput("an API key reads for a dashboard: its role is viewer or commander (never admin or "
+                           "officer)", field="role")
     if expires_at is not None and expires_at <= datetime.now(UTC):
         raise InvalidInput("expires_at must be in the future", field="expires_at")
+    if role is Role.commander and (expires_at is None
+                                   or expires_at > datetime.now(UTC) + timedelta(days=KEY_COMMANDER_MAX_DAYS)):
+        raise InvalidInput(f"a commander key (it reads officers' positions) needs an end date within "
+                           f"{KEY_COMMANDER_MAX_DAYS} days", field="expires_at")
     prefix = secrets.token_hex(API_KEY_PREFIX_LEN // 2)
     key = f"hx_{prefix}_{secrets.token_urlsafe(32)}"
     key_id = uuid.uuid4()
@@ -333,7 +422,11 @@ async def caller_from_api_key(db: Db, settings: Settings, key: str, *, request_i
         row = await db.fetchrow("""
             SELECT k.id, k.key_hash, k.name, k.role, k.jurisdiction_code, j.path::text AS path
             FROM api_keys k JOIN jurisdictions j ON j.code = k.jurisdiction_code
+            LEFT JOIN users maker ON maker.id = k.created_by
             WHERE k.prefix = :prefix AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())
+              AND k.role IN ('viewer', 'commander')
+              -- a key made by a person ends with that person's admin rights (deactivated or no longer admin)
+              AND (k.created_by IS NULL OR (maker.active AND maker.role = 'admin'))
         """, {"prefix": parts[1]})
         if row is None or not hmac.compare_digest(row["key_hash"], digest):
             raise Unauthorized("the API key is not valid, revoked or expired")

@@ -34,7 +34,7 @@ from domain.callers import Caller, Role
 from domain.database import Db, Query
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.events import Event, publish
-from domain.locations import wkb
+from domain.locations import bbox_condition, wkb
 from domain.paging import decode_cursor, page_of
 from domain.scoring import Arrival, Score, score_response
 from domain.zones import NEAREST_SEARCH_M, in_zone_schools_sql
@@ -365,9 +365,9 @@ async def list_page(db: Db, *, caller: Caller, f: IncidentFilter, limit: int, cu
                      " :radius_m)")
         params.update(near_lon=f.near[0], near_lat=f.near[1], radius_m=f.radius_m)
     if f.bbox is not None:
-        where.append("i.location && CAST(ST_MakeEnvelope(:minlon, :minlat, :maxlon, :maxlat, 4326) AS geography)")
-        where.append("ST_Intersects(CAST(i.location AS geometry), ST_MakeEnvelope(:minlon, :minlat, :maxlon, :maxlat, 4326))")
-        params.update(minlon=f.bbox[0], minlat=f.bbox[1], maxlon=f.bbox[2], maxlat=f.bbox[3])
+        condition, box_params = bbox_condition("i.location", f.bbox)
+        where.append(condition)
+        params.update(box_params)
     for column, value in (("category", f.category), ("status", f.status), ("in_zone", f.in_zone)):
         if value is not None:
             where.append(f"i.{column} = :{column}")

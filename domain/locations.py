@@ -67,6 +67,35 @@ def read_bbox(text: str, *, crs: str | None = None, field: str = "bbox") -> tupl
         raise InvalidInput(err.message, field=field) from err
 
 
+BBOX_PIECE_MAX_DEG = 90.0
+"""A box wider or taller than this is searched as several pieces: PostGIS cannot cast an envelope with an edge
+between antipodal points (180° of longitude, or pole to pole) to `geography`, and a box spanning half the world
+or more is legal input."""
+
+
+def _splits(lo: float, hi: float) -> list[tuple[float, float]]:
+    pieces = max(1, int((hi - lo) // BBOX_PIECE_MAX_DEG) + 1)
+    step = (hi - lo) / pieces
+    return [(lo + n * step, hi if n == pieces - 1 else lo + (n + 1) * step) for n in range(pieces)]
+
+
+def bbox_condition(column: str, bbox: tuple[float, float, float, float], *, prefix: str = "bb"
+                   ) -> tuple[str, dict[str, float]]:
+    """SQL that keeps the rows whose `geography` column intersects `bbox` (lon/lat, WGS-84), and its parameters:
+    the GiST index condition `column && envelope` (one per piece of at most 90° × 90°), then the exact planar
+    test on the whole envelope."""
+    x0, y0, x1, y1 = bbox
+    params: dict[str, float] = {f"{prefix}x0": x0, f"{prefix}y0": y0, f"{prefix}x1": x1, f"{prefix}y1": y1}
+    index = []
+    for n, ((a, b), (c, d)) in enumerate((xs, ys) for xs in _splits(x0, x1) for ys in _splits(y0, y1)):
+        params.update({f"{prefix}{n}a": a, f"{prefix}{n}b": c, f"{prefix}{n}c": b, f"{prefix}{n}d": d})
+        index.append(f"{column} && CAST(ST_MakeEnvelope(:{prefix}{n}a, :{prefix}{n}b, :{prefix}{n}c, "
+                     f":{prefix}{n}d, 4326) AS geography)")
+    exact = (f"ST_Intersects(CAST({column} AS geometry), "
+             f"ST_MakeEnvelope(:{prefix}x0, :{prefix}y0, :{prefix}x1, :{prefix}y1, 4326))")
+    return f"({' OR '.join(index)}) AND {exact}", params
+
+
 def read_coordinates(lon: float, lat: float, *, crs: str | None) -> tuple[float, float]:
     """Query-string `lon` and `lat` in `crs` as WGS-84 (lon, lat)."""
     return read_position({"type": "Point", "coordinates": [lon, lat]}, crs=crs, field="lon,lat")

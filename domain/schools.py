@@ -13,7 +13,7 @@ from domain import audit, jurisdictions, zones
 from domain.callers import Caller, Role
 from domain.database import Db, Query
 from domain.errors import Conflict, DomainError, InvalidInput, NotFound
-from domain.locations import read_area, read_point, wkb
+from domain.locations import bbox_condition, read_area, read_point, wkb
 from domain.paging import decode_cursor, page_of
 from domain.zones import ZONE_RADIUS_DEFAULT_M, ZONE_RADIUS_MAX_M
 from geo.geodesy import distance_to_area_m
@@ -217,9 +217,9 @@ async def list_page(
                      ":radius_m)")
         params.update(near_lon=near[0], near_lat=near[1], radius_m=radius_m)
     if bbox is not None:
-        where.append("s.boundary && CAST(ST_MakeEnvelope(:minlon, :minlat, :maxlon, :maxlat, 4326) AS geography)")
-        where.append("ST_Intersects(CAST(s.boundary AS geometry), ST_MakeEnvelope(:minlon, :minlat, :maxlon, :maxlat, 4326))")
-        params.update(minlon=bbox[0], minlat=bbox[1], maxlon=bbox[2], maxlat=bbox[3])
+        condition, box_params = bbox_condition("s.boundary", bbox)
+        where.append(condition)
+        params.update(box_params)
     extra = "".join(f"\n          AND {w}" for w in where)
     rows = await db.fetch(f"""
         SELECT {COLUMNS}

@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     refresh_token_ttl_s: int = 30 * 24 * 3600
     login_max_failures: int = 5
     login_window_s: int = 15 * 60
+    login_backoff_s: int = 30
 
     # Duty and check-in judgement.
     checkin_clock_skew_s: int = 120

@@ -157,17 +157,29 @@ class ApiKey(SQLModel, table=True):
     last_used_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMPTZ)
 
 
-class LoginFailure(SQLModel, table=True):
-    __tablename__ = "login_failures"
-    __table_args__ = (
-        Index("ix_login_failures_username_at", func.lower(text("username")), "at"),
-        Index("ix_login_failures_client_addr_at", "client_addr", "at"),
-    )
+class AuthSession(SQLModel, table=True):
+    """One login: its refresh tokens are one family, its access tokens carry the id as `sid`."""
 
-    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": True})
-    username: str = Field(sa_type=String(64))
-    client_addr: str = Field(sa_type=String(64))
-    at: dt.datetime = _now()
+    __tablename__ = "auth_sessions"
+    __table_args__ = (Index("ix_auth_sessions_user_id", "user_id"),)
+
+    id: UUID = Field(sa_type=UUID_T, primary_key=True)
+    user_id: UUID = Field(sa_type=UUID_T, foreign_key="users.id")
+    created_at: dt.datetime = _now()
+    revoked_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMPTZ)
+    revoked_reason: str | None = Field(default=None, sa_type=String(40))
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Failed sign-ins per (account, address), and per address under the account `*`."""
+
+    __tablename__ = "login_throttle"
+
+    username: str = Field(sa_type=String(64), primary_key=True)
+    client_addr: str = Field(sa_type=String(64), primary_key=True)
+    failures: int = Field(sa_column_kwargs={"server_default": text("0")})
+    last_at: dt.datetime = _now()
+    locked_until: dt.datetime | None = Field(default=None, sa_type=TIMESTAMPTZ)
 
 
 class AuditLogEntry(SQLModel, table=True):
@@ -372,6 +384,7 @@ class Checkin(SQLModel, table=True):
     mock_location: bool = Field(sa_column_kwargs={"server_default": text("false")})
     note: str | None = Field(default=None, sa_type=String(500))
     device: dict[str, Any] | None = Field(default=None, sa_type=pg.JSONB)
+    place_code: str | None = Field(default=None, sa_type=String(32))
 
 
 class UnitPosition(SQLModel, table=True):

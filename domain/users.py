@@ -133,8 +133,13 @@ async def update(db: Db, *, caller: Caller, user_id: uuid.UUID, changes: dict[st
     if not sets:
         return current
     await db.execute(f"UPDATE users SET {', '.join(sets)}, updated_at = now() WHERE id = :id", params)
-    if changes.get("active") is False or "password" in changes:
-        await credentials.revoke_all_for_user(db, user_id=user_id)
+    if changes.get("active") is False:
+        await credentials.revoke_all_for_user(db, user_id=user_id, reason="deactivated")
+    elif "password" in changes:
+        # A new password ends every other login of the user (a thief's included); changing your own keeps the
+        # login you changed it from.
+        await credentials.revoke_all_for_user(db, user_id=user_id, reason="password_changed",
+                                              keep_session=caller.session_id if is_self else None)
     await credentials.changed(db)
     await audit.record(db, caller=caller, entity="user", entity_id=user_id, action="update",
                        jurisdiction_code=changes.get("jurisdiction_code", current["jurisdiction_code"]),

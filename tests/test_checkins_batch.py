@@ -59,7 +59,7 @@ async def test_batch_rejects_each_bad_reference_and_time_individually(app, clien
     ]
     results = (await batch(client, w.officer, items))["results"]
     assert [r["status"] for r in results] == ["created"] + ["rejected"] * 5
-    assert [r["error"]["status"] for r in results[1:]] == [403, 422, 422, 422, 422]
+    assert [r["error"]["status"] for r in results[1:]] == [422, 422, 422, 422, 422]
     assert results[3]["error"]["errors"][0]["field"] == "recorded_at"
     assert results[4]["id"] is None and results[5]["id"] == items[5]["id"]
 

@@ -124,13 +124,14 @@ async def test_fifty_concurrent_posts_of_one_id_create_one_checkin(app, client):
     assert n == 1 and events == 1
 
 
-async def test_shift_of_another_officer_is_403_and_unknown_shift_or_post_422(app, client):
+async def test_shift_of_another_officer_or_unknown_shift_or_post_is_422(app, client):
+    """Another officer's shift is as foreign as one that does not exist: check in only for yourself."""
     w = await make_world(app, client)
     start = hour_ago(0.5)
     theirs = await make_shift(client, w, start, start + timedelta(hours=1), officer=w.officer2)
     r = await client.post("/v1/checkins", headers=w.officer.headers,
                           json=checkin_body(w, hour_ago(0.01), shift_id=theirs["id"]))
-    assert r.status_code == 403 and r.json()["errors"][0]["field"] == "shift_id"
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "shift_id"
     r = await client.post("/v1/checkins", headers=w.officer.headers,
                           json=checkin_body(w, hour_ago(0.01), shift_id=str(uuid.uuid4())))
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "shift_id"

@@ -73,7 +73,7 @@ async def test_logout_revokes_the_access_token_at_once(app, client):
 
 def _claims(settings, **overrides):
     now = int(time.time())
-    claims = {"sub": str(uuid.uuid4()), "iat": now, "exp": now + 600, "jti": str(uuid.uuid4()),
+    claims = {"sub": str(uuid.uuid4()), "sid": str(uuid.uuid4()), "iat": now, "exp": now + 600, "jti": str(uuid.uuid4()),
               "iss": settings.jwt_issuer, "aud": settings.jwt_audience}
     claims.update(overrides)
     return claims

@@ -17,7 +17,7 @@ import pytest
 
 from tests.factories import make_person, make_tree
 
-REVOCATION_BOUND_S = 1.0
+REVOCATION_BOUND_S = 2.5  # 'at once' on a loaded 2-core machine; the cache's own TTL is 60 s
 
 
 def _free_port() -> int:
@@ -109,6 +109,7 @@ async def test_the_background_sweep_has_one_leader_among_the_workers(two_workers
         holders = await db.fetch("""
             SELECT a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
             WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = 'huxiao-leader'
+              AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
               AND (CAST(l.classid AS bigint) << 32 | CAST(l.objid AS bigint)) = :key
         """, {"key": LEADER_LOCK_KEY})
         if holders:
@@ -119,5 +120,6 @@ async def test_the_background_sweep_has_one_leader_among_the_workers(two_workers
     again = await db.fetch("""
         SELECT count(*) AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
         WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = 'huxiao-leader'
+              AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
     """)
     assert again[0]["n"] == 1

@@ -27,17 +27,17 @@ async def _dataset(app, client, clock):
     """Five incidents in one school's zone: met, partly met, fully met, pending, late police."""
     w = await make_world(app, client)
     a = await report(client, w, w.officer, clock.at(-1000), category="bullying")
-    await arrive(client, w.officer, a, w.police, 3, 50)
+    await arrive(client, w.commander, a, w.police, 3, 50)
     b = await report(client, w, w.officer, clock.at(-1000), category="bullying")
-    await arrive(client, w.officer, b, w.guard, 1, 70)
+    await arrive(client, w.commander, b, w.guard, 1, 70)
     c = await report(client, w, w.officer, clock.at(-1000), category="traffic")
-    await arrive(client, w.officer, c, w.guard, 1, 30)
-    await arrive(client, w.officer, c, w.aux, 2, 100)
-    await arrive(client, w.officer, c, w.police, 3, 250)
+    await arrive(client, w.commander, c, w.guard, 1, 30)
+    await arrive(client, w.commander, c, w.aux, 2, 100)
+    await arrive(client, w.commander, c, w.police, 3, 250)
     d = await report(client, w, w.officer, clock.at(-10), category="traffic")
     e = await report(client, w, w.officer, clock.at(-1000), category="traffic")
-    await arrive(client, w.officer, e, w.guard, 1, 40)
-    await arrive(client, w.officer, e, w.police, 3, 400)
+    await arrive(client, w.commander, e, w.guard, 1, 40)
+    await arrive(client, w.commander, e, w.police, 3, 400)
     return w, {"a": a, "b": b, "c": c, "d": d, "e": e}
 
 

@@ -116,7 +116,7 @@ async def test_stream_delivers_in_scope_events_only_and_replays_after_last_event
 
     # While the client is away: a new incident, an arrival (with its score change), and a foreign incident.
     missed = await report(client, w, w.officer, clock.at(-10))
-    await arrive(client, w.officer, sentinel, w.police, 3, 15)
+    await arrive(client, w.commander, sentinel, w.police, 3, 15)
     await report(client, w, w.commander, clock.at(-5), where=far, jurisdiction_code=w.tree.station_b)
 
     async with open_feed(server, w.officer.headers, **{"Last-Event-ID": str(last_seen)}) as feed:

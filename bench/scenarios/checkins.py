@@ -188,7 +188,7 @@ def run(ctx, workers: int) -> Comparison:
     left = checkin_data.cleanup(ctx.db_url)
     if left.get("checkins"):
         log(f"  removed {left['checkins']:,} check-ins left by an earlier run")
-    tokens = data.tokens(ctx.jwt_secret, TOKENS)
+    tokens = data.tokens(ctx.db_url, ctx.jwt_secret, TOKENS)
     day = data.day.isoformat()
     try:
         with ExitStack() as stack:

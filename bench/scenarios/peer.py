@@ -138,8 +138,7 @@ def _peer_sql(name: str) -> str:
 
 async def _prepare(app_url: str, jwt_secret: str) -> tuple[list[str], list[int], str]:
     """Officers in the dense county (huxiao), the peer's database with the same boundaries; tokens."""
-    from domain.credentials import issue_access_token
-    from domain.settings import Settings
+    from bench.database import bench_tokens
     from domain.users import hash_password
 
     app = await asyncpg.connect(libpq_url(app_url))
@@ -175,8 +174,7 @@ async def _prepare(app_url: str, jwt_secret: str) -> tuple[list[str], list[int],
         await peer.execute("ANALYZE schools")
     finally:
         await peer.close()
-    settings = Settings(jwt_secret=jwt_secret, access_token_ttl_s=BENCH_TOKEN_TTL_S)
-    tokens = [issue_access_token(settings, user_id=u)[0] for u in [admin, *officers]]
+    tokens = bench_tokens(app_url, jwt_secret, [admin, *officers], ttl_s=BENCH_TOKEN_TTL_S)
     return tokens, list(range(1, OFFICERS + 1)), peer_url
 
 
