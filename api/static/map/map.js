@@ -175,7 +175,7 @@ L.control.layers(null, {
 const latLng = (coords) => { const [x, y] = toMap(coords[0], coords[1]); return L.latLng(y, x); };
 const geoJsonOptions = { coordsToLatLng: latLng };
 
-const drawn = { schools: new Map(), posts: new Map(), incidents: new Map(), units: new Map() };
+const drawn = hx.drawn = { schools: new Map(), posts: new Map(), incidents: new Map(), units: new Map() };
 let bounds = null;
 
 function extend(ll) {
@@ -202,7 +202,7 @@ function drawSchool(school) {
   const marker = L.circleMarker(latLng(school.location.coordinates), { radius: 3, color: '#16324f', fillOpacity: 1, weight: 1 })
     .bindTooltip(esc(school.name));
   layers.schools.addLayer(marker);
-  drawn.schools.set(school.id, school);
+  drawn.schools.set(school.id, { ...school, marker });
 }
 
 function postLabel(post) {
@@ -283,7 +283,7 @@ function drawUnit(pos) {
   }
   const fresh = Date.now() - new Date(pos.recorded_at).getTime() < ON_POST_FRESH_S * 1000;
   const post = pos.post_id && drawn.posts.get(pos.post_id);
-  if (post && fresh && pos.kind !== 'depart' && pos.on_shift !== false) {
+  if (post && fresh && pos.kind !== 'depart') {
     post.present.set(pos.responder_id, unit.name || '警力');
     refreshPost(post);
   }
@@ -471,7 +471,7 @@ function onEvent(kind, data) {
   } else if (kind === 'checkin.created') {
     const known = drawn.units.get(p.officer_id);
     drawUnit({ responder_id: p.officer_id, name: known?.name, location: p.location, recorded_at: p.recorded_at,
-               post_id: p.post_id, kind: p.kind, on_shift: true });
+               post_id: p.post_id, kind: p.kind });
   } else if (kind === 'duty.alert') {
     feed(p.kind === 'uncovered_post' ? `岗位无人：${p.details?.post_name || ''}` : `民警离岗：${p.details?.post_name || ''}`, data.at);
   }
@@ -543,7 +543,8 @@ async function start() {
   const top = (await api('/v1/jurisdictions', { limit: 1 })).items[0];
   if (top) { timeZone = top.time_zone || timeZone; $('where').textContent = top.name; }
   openStream(); // first, so nothing that happens while the layers load is missed
-  await Promise.all([loadSchools(), loadIncidents(), loadUnits()]);
+  await Promise.all([loadSchools(), loadIncidents()]);
+  await loadUnits(); // after the posts, to show who is at each
   if (bounds && bounds.isValid()) map.fitBounds(bounds, { padding: [20, 20], maxZoom: 16 });
   await loadCharts();
   showCounts();
