@@ -149,7 +149,7 @@ function localTime(iso) {
 
 // --- the map ------------------------------------------------------------------------------------------------
 
-const map = L.map('map', { preferCanvas: false, zoomControl: true, attributionControl: true }).setView([29.3, 108.17], 13);
+const map = hx.map = L.map('map', { zoomControl: true }).setView([29.3, 108.17], 13);
 if (config.tile_url) {
   L.tileLayer(config.tile_url, {
     subdomains: config.tile_subdomains, maxZoom: config.tile_max_zoom, attribution: config.tile_attribution,
@@ -389,7 +389,7 @@ function drawResponseChart(incidents) {
     axes: [{ label: '秒', size: 34 }, { label: '%', size: 40 }],
     series: [{ label: '秒' }, ...[1, 2, 3].map((t) => ({ label: TIER_NAMES[t], stroke: COLORS[`tier${t}`], width: 2 }))],
     hooks: { draw: [limitLines] },
-    legend: { show: true },
+    legend: { live: false },
   }, [xs, ...series], el);
 }
 
@@ -446,6 +446,7 @@ async function loadCharts() {
       ...[1, 2, 3].map((t) => ({ label: `${TIER_NAMES[t].split(' ')[0]}达标`, stroke: COLORS[`tier${t}`], width: 2, points: { show: true } })),
       { label: '勤务履职', stroke: COLORS.duty, width: 2, dash: [6, 3], points: { show: true } },
     ],
+    legend: { live: false },
   }, trend, el);
   hx.trend = trend;
 }
