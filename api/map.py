@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
@@ -96,6 +97,13 @@ async def map_page(request: Request) -> Response:
 class MapStatic(StaticFiles):
     """The page's files. URLs carrying the current `v=` are cached for good (the page links them so);
     others are revalidated after five minutes."""
+
+    # Metrics and request logs label a request by its route template (api/observability.py).
+    route = SimpleNamespace(path=STATIC_PREFIX + "/{path}")
+
+    async def __call__(self, scope, receive, send) -> None:
+        scope["route"] = self.route
+        await super().__call__(scope, receive, send)
 
     def file_response(self, full_path, stat_result, scope, status_code: int = 200) -> Response:
         response = super().file_response(full_path, stat_result, scope, status_code)

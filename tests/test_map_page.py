@@ -92,6 +92,8 @@ async def test_page_and_file_headers(client):
         assert r.status_code == 404, missing
     for licence in ("leaflet", "uplot", "fetch-event-source"):
         assert (await client.get(f"/map/static/vendor/{licence}/LICENSE")).status_code == 200
+    metrics = (await client.get("/metrics")).text
+    assert 'route="/map/static/{path}",status="200"' in metrics and 'route="/map",status="200"' in metrics
 
 
 async def test_plain_background_without_tiles(client):
