@@ -9,6 +9,7 @@ two security schemes also put both credentials into the OpenAPI document.
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import parse_qsl
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
@@ -36,7 +37,24 @@ def _credentials(scope) -> tuple[str | None, str | None]:
                 token = rest.strip()
         elif name == b"x-api-key":
             key = value.decode("latin-1")
+    if token is None and key is None and scope["method"] in _KEY_IN_QUERY_METHODS:
+        key = _query_key(scope.get("query_string", b""))
     return token, key
+
+
+# A key may also come as the `key` query parameter, on reads only, so a share link (`/map?key=…`) or a GIS
+# client that cannot set headers works; headers win when both are sent. Request logs carry the path without
+# the query string, and `api.observability` redacts `key=` wherever a query string is logged.
+_KEY_IN_QUERY_METHODS = frozenset({"GET", "HEAD"})
+
+
+def _query_key(query_string: bytes) -> str | None:
+    if b"key=" not in query_string:
+        return None
+    for name, value in parse_qsl(query_string.decode("latin-1")):
+        if name == "key" and value:
+            return value
+    return None
 
 
 async def authenticate(request: Request) -> Caller:

@@ -19,7 +19,7 @@ from pydantic import (
 from starlette.responses import Response
 
 from api import lean
-from api.auth import CurrentCaller, authenticate
+from api.auth import Officer, authenticate
 from api.deps import Paging, Reads
 from api.problems import DOMAIN_STATUS, PROBLEM_TYPE_BASE
 from api.schemas import PROBLEM_RESPONSES, CRSName, Instant, Page, PointGeometry, PointIn, Problem
@@ -221,15 +221,15 @@ async def create_checkins_batch(request: Request) -> Response:
 
 
 @router.get("/checkins/{checkin_id}", response_model=Checkin, tags=["checkins"],
-            summary="One check-in as it was judged (officers: their own)")
-async def get_checkin(checkin_id: uuid.UUID, caller: CurrentCaller, db: Reads) -> dict:
+            summary="One check-in as it was judged (officers: their own; never viewers)")
+async def get_checkin(checkin_id: uuid.UUID, caller: Officer, db: Reads) -> dict:
     return await checkins.get(db, caller=caller, checkin_id=checkin_id)
 
 
 @router.get("/checkins", response_model=Page[Checkin], tags=["checkins"],
-            summary="Check-ins by device time (officers: their own; others: their jurisdictions)")
+            summary="Check-ins by device time (officers: their own; commanders, admins: their jurisdictions; never viewers)")
 async def list_checkins(
-    caller: CurrentCaller, db: Reads, paging: Paging,
+    caller: Officer, db: Reads, paging: Paging,
     officer_id: uuid.UUID | None = None, school_id: uuid.UUID | None = None, post_id: uuid.UUID | None = None,
     shift_id: uuid.UUID | None = None,
     jurisdiction_code: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_]{2,32}$")] = None,

@@ -311,7 +311,7 @@ async def incident_score(incident_id: uuid.UUID, caller: CurrentCaller, db: Read
 
 @router.get("/incidents/{incident_id}/nearest-units", response_model=list[NearestUnit], tags=["incidents"],
             summary="On-duty responders nearest the scene, with ETA and the tiers they can still meet")
-async def nearest_units(incident: CurrentIncident, caller: CurrentCaller, db: Reads, now: Now,
+async def nearest_units(incident: CurrentIncident, caller: Officer, db: Reads, now: Now,
                         settings: AppSettings,
                         limit: Annotated[int, Query(ge=1, le=100)] = 10,
                         tier: Annotated[int | None, Query(ge=1, le=3, description="Only units that may serve "

@@ -10,8 +10,11 @@ from api import checkins as checkins_api
 from api import duty as duty_api
 from api import identity, lean, operations, problems, schools
 from api import incidents as incidents_api
+from api import map as map_page
+from api import share_links as share_links_api
 from api import statistics as statistics_api
 from api import stream as stream_api
+from api import units as units_api
 from api.observability import RequestContext, configure_logging
 from domain import paging
 from domain.database import Db, create_pool
@@ -97,6 +100,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(stream_api.router)
     app.include_router(duty_api.router)
     app.include_router(checkins_api.router)
+    app.include_router(units_api.router)
+    app.include_router(share_links_api.router)
+    map_page.install(app)  # /, /map and /map/static/… (not in the OpenAPI document)
     return app
 
 

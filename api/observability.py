@@ -65,7 +65,29 @@ def configure_logging(level: str) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
-    logging.getLogger("uvicorn.access").disabled = True
+    access = logging.getLogger("uvicorn.access")
+    access.disabled = True
+    if not any(isinstance(f, RedactKeys) for f in access.filters):
+        access.addFilter(RedactKeys())  # should anyone turn uvicorn's access log back on
+
+
+_KEY_IN_QUERY = re.compile(r"([?&](?:api_)?key=)[^&\s\"]*", re.IGNORECASE)
+
+
+def redact_keys(text: str) -> str:
+    """`text` with the value of every `key=` query parameter (share links, API keys in URLs) blanked."""
+    return _KEY_IN_QUERY.sub(r"\1[redacted]", text) if "key=" in text.lower() else text
+
+
+class RedactKeys(logging.Filter):
+    """Blanks API keys sent in a URL's query string from a log record's message and arguments."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact_keys(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_keys(a) if isinstance(a, str) else a for a in record.args)
+        return True
 
 
 class RequestContext:

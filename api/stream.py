@@ -28,7 +28,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from api.auth import CurrentCaller, authenticate
 from api.schemas import PROBLEM_RESPONSES
 from domain import credentials, events, zones
-from domain.callers import Caller
+from domain.callers import Caller, Role
 from domain.database import Db, dsn
 from domain.errors import InvalidInput, Unauthorized
 from domain.events import CHANNEL, KINDS
@@ -240,6 +240,10 @@ async def _replay_after(db, after_id: int, scope_path: str) -> list[dict]:
         after_id = page[-1]["id"]
 
 
+# Officers' positions are for commanders and officers: viewers (dashboards, share links) never get check-ins.
+HIDDEN_FROM_VIEWERS = ("checkin.",)
+
+
 async def event_stream(*, hub: EventHub, db: Db, caller: Caller, last_event_id: int | None,
                        recheck: Callable[[], Awaitable[Any]] | None = None,
                        wake_s: float = 5.0) -> AsyncIterator[ServerSentEvent]:
@@ -248,6 +252,7 @@ async def event_stream(*, hub: EventHub, db: Db, caller: Caller, last_event_id: 
     `recheck` authenticates the stream's credential again (it raises `Unauthorized` once the key is revoked,
     the user deactivated or logged out, or the token expired): when any credential changes in the cluster and
     at every wake-up (`wake_s`), so a stream never outlives its credential; it ends with a `revoked` event."""
+    hidden = HIDDEN_FROM_VIEWERS if caller.role is Role.viewer else ()
     sub = hub.subscribe(caller.scope_path)  # before reading the table, so nothing falls in between
     sent: OrderedDict[int, None] = OrderedDict()
     try:
@@ -260,7 +265,8 @@ async def event_stream(*, hub: EventHub, db: Db, caller: Caller, last_event_id: 
             for row in await _replay_after(db, last, caller.scope_path):
                 sent[row["id"]] = None
                 last = max(last, row["id"])
-                yield _sse(row)
+                if not row["kind"].startswith(hidden):
+                    yield _sse(row)
         while True:
             try:
                 items = [await asyncio.wait_for(sub.queue.get(), timeout=wake_s)]
@@ -287,7 +293,8 @@ async def event_stream(*, hub: EventHub, db: Db, caller: Caller, last_event_id: 
                 if len(sent) > SENT_MEMORY:
                     sent.popitem(last=False)
                 last = max(last, row["id"])
-                yield _sse(row)
+                if not row["kind"].startswith(hidden):
+                    yield _sse(row)
     finally:
         hub.unsubscribe(sub)
 

@@ -417,10 +417,12 @@ async def caller_from_api_key(db: Db, settings: Settings, key: str, *, request_i
         raise Unauthorized("the API key is not valid")
     digest = _key_hash(settings, key)
     cached = CALLERS.get(("key", digest))
+    if cached is not None and cached.token_exp is not None and cached.token_exp <= time.time():
+        cached = None  # a key with an end date (a share link) stops at it, cached or not
     if cached is None:
         generation = CALLERS.generation
         row = await db.fetchrow("""
-            SELECT k.id, k.key_hash, k.name, k.role, k.jurisdiction_code, j.path::text AS path
+            SELECT k.id, k.key_hash, k.name, k.role, k.jurisdiction_code, j.path::text AS path, k.expires_at
             FROM api_keys k JOIN jurisdictions j ON j.code = k.jurisdiction_code
             LEFT JOIN users maker ON maker.id = k.created_by
             WHERE k.prefix = :prefix AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())
@@ -430,7 +432,9 @@ async def caller_from_api_key(db: Db, settings: Settings, key: str, *, request_i
         """, {"prefix": parts[1]})
         if row is None or not hmac.compare_digest(row["key_hash"], digest):
             raise Unauthorized("the API key is not valid, revoked or expired")
+        expires = row["expires_at"]
         cached = Caller(kind="api_key", id=row["id"], name=row["name"], role=Role(row["role"]),
-                        jurisdiction_code=row["jurisdiction_code"], scope_path=row["path"])
+                        jurisdiction_code=row["jurisdiction_code"], scope_path=row["path"],
+                        token_exp=int(expires.timestamp()) if expires is not None else None)
         CALLERS.put(("key", digest), cached, generation=generation)
     return cached.for_request(request_id)

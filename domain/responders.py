@@ -19,8 +19,9 @@ from datetime import datetime, timedelta
 
 from domain import policies
 from domain.arrivals import MAX_TIER_BY_UNIT
-from domain.callers import Caller
+from domain.callers import Caller, Role
 from domain.database import Db, Query
+from domain.paging import decode_cursor, page_of
 from domain.settings import Settings
 
 VEHICLE_UNITS = ("police",)
@@ -84,3 +85,32 @@ async def nearest_units(db: Db, *, caller: Caller, incident: dict, limit: int, t
                                                 eta_s=eta, limits=dict(policy.tier_limits_s)),
         })
     return out
+
+
+LATEST_POSITIONS = Query("""
+    SELECT up.officer_id AS responder_id, u.display_name AS name, u.unit_type, up.jurisdiction_code,
+           CAST(ST_AsGeoJSON(up.location, 7) AS json) AS location, up.accuracy_m, up.recorded_at,
+           up.post_id, up.shift_id,
+           EXISTS (SELECT 1 FROM shifts sh
+                   WHERE sh.officer_id = up.officer_id AND sh.starts_at <= :now AND sh.ends_at > :now) AS on_shift
+    FROM unit_positions up
+    JOIN users u ON u.id = up.officer_id
+    WHERE up.jurisdiction_code = ANY (ARRAY(SELECT code FROM jurisdictions WHERE path <@ CAST(:scope AS ltree)))
+      AND u.active
+      AND up.recorded_at >= :seen_since
+      AND (CAST(:after AS uuid) IS NULL OR up.officer_id > CAST(:after AS uuid))
+    ORDER BY up.officer_id
+    LIMIT :limit_plus_one
+""")
+
+
+async def latest_positions(db: Db, *, caller: Caller, now: datetime, seen_within_s: int, limit: int,
+                           cursor: str | None) -> tuple[list[dict], str | None]:
+    """Each active responder's latest fix in the caller's jurisdictions seen within `seen_within_s`, by id
+    (commanders and admins only: officers' positions are never shown to viewers or share links)."""
+    caller.require(Role.commander)
+    after = decode_cursor(cursor, arity=1)
+    rows = await db.fetch(LATEST_POSITIONS, {"scope": caller.scope_path, "now": now,
+                                             "seen_since": now - timedelta(seconds=seen_within_s),
+                                             "after": after[0] if after else None, "limit_plus_one": limit + 1})
+    return page_of([dict(r) for r in rows], limit=limit, key=lambda r: [str(r["responder_id"])])

@@ -5,8 +5,9 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -69,6 +70,26 @@ class Settings(BaseSettings):
     foot_speed_mps: float = 1.4
     vehicle_speed_mps: float = 8.0
     nearest_units_seen_within_s: int = 30 * 60
+
+    # The map page (/map): a plain background unless a tile server is configured.
+    map_tile_url: str | None = Field(default=None, description="Basemap tile URL template with {z}, {x}, {y} "
+                                     "(and optionally {s}); unset: features on a plain background.")
+    map_tile_datum: Literal["wgs84", "gcj02"] = Field(
+        default="wgs84", description="Datum the basemap is drawn in: gcj02 for AMap/Gaode and Tencent tiles; the "
+        "page then shifts every feature from WGS-84 into GCJ-02 so it sits on the right street.")
+    map_tile_attribution: str = Field(default="", max_length=500, description="Shown in the map's corner.")
+    map_tile_subdomains: str = Field(default="abc", max_length=20, description="Values of {s} in the URL.")
+    map_tile_max_zoom: int = Field(default=18, ge=1, le=22)
+
+    @field_validator("map_tile_url")
+    @classmethod
+    def _tile_template(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not value.startswith(("https://", "http://", "/")) or not all(p in value for p in ("{z}", "{x}", "{y}")):
+            raise ValueError("HUXIAO_MAP_TILE_URL must be an http(s) URL template with {z}, {x} and {y}")
+        return value
 
     def resolved_jwt_secret(self) -> str:
         """The signing key: the configured one, else one kept under the data directory."""

@@ -157,6 +157,15 @@ class ApiKey(SQLModel, table=True):
     last_used_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMPTZ)
 
 
+class ShareLink(SQLModel, table=True):
+    """An API key minted as an expiring, read-only link to the map (`POST /v1/share-links`)."""
+
+    __tablename__ = "share_links"
+
+    api_key_id: UUID = Field(sa_type=UUID_T, primary_key=True, foreign_key="api_keys.id")
+    created_at: dt.datetime = _now()
+
+
 class AuthSession(SQLModel, table=True):
     """One login: its refresh tokens are one family, its access tokens carry the id as `sid`."""
 
