@@ -103,14 +103,24 @@ async def world(app) -> OgcWorld:
         return await make_ogc_world(app, client, incidents=23, checkins=4)
 
 
-async def _ogr(tool: str, *args: str, header: str, tmp_path: Path) -> subprocess.CompletedProcess:
-    """Run an ogr tool with one HTTP header on every request (GDAL_HTTP_HEADER_FILE, known to every GDAL since
-    2.3), in a thread: the test's own app shares this event loop and keeps serving meanwhile."""
-    header_file = tmp_path / f"headers-{uuid.uuid4().hex}.txt"
-    header_file.write_text(header + "\n")
-    header_file.chmod(0o600)
-    cmd = [tool, "--config", "GDAL_HTTP_HEADER_FILE", str(header_file), "--config", "GDAL_HTTP_TIMEOUT", "30",
-           "--config", "CPL_CURL_VERBOSE", "NO", *args]
+def _gdal_version() -> tuple[int, int]:
+    out = subprocess.run(["ogrinfo", "--version"], capture_output=True, text=True, timeout=30).stdout
+    m = re.search(r"GDAL (\d+)\.(\d+)", out)
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
+async def _ogr(tool: str, *args: str, header: str, tmp_path: Path, via: str = "file") -> subprocess.CompletedProcess:
+    """Run an ogr tool with one HTTP header on every request, in a thread (the test's own app shares this event
+    loop and keeps serving meanwhile). `via="file"`: GDAL_HTTP_HEADER_FILE (every GDAL since 2.3);
+    `via="config"`: GDAL_HTTP_HEADERS (GDAL ≥ 3.6; the file on older ones)."""
+    if via == "config" and _gdal_version() >= (3, 6):
+        headers = ["--config", "GDAL_HTTP_HEADERS", header]
+    else:
+        header_file = tmp_path / f"headers-{uuid.uuid4().hex}.txt"
+        header_file.write_text(header + "\n")
+        header_file.chmod(0o600)
+        headers = ["--config", "GDAL_HTTP_HEADER_FILE", str(header_file)]
+    cmd = [tool, *headers, "--config", "GDAL_HTTP_TIMEOUT", "30", *args]
     return await asyncio.to_thread(subprocess.run, cmd, capture_output=True, text=True, timeout=300)
 
 
@@ -160,7 +170,7 @@ async def test_ogrinfo_reads_every_collection_a_viewer_key_may_see(gdal, server,
 
 async def test_ogrinfo_reads_checkins_with_a_commanders_bearer_token(gdal, server, world, db, tmp_path):
     done = await _ogr("ogrinfo", "-ro", "-al", "-so", f"OAPIF:{server}/ogc",
-                header=f"Authorization: Bearer {world.commander.token}", tmp_path=tmp_path)
+                      header=f"Authorization: Bearer {world.commander.token}", tmp_path=tmp_path, via="config")
     assert done.returncode == 0, done.stderr + done.stdout
     layers = _layers(done.stdout)
     expected = await _db_counts(db, world)
