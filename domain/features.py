@@ -43,7 +43,7 @@ GEOJSON_DECIMALS = 7  # about 1 cm on the ground, as everywhere else in the API
 ZONE_QUAD_SEGS = 16  # segments per quarter circle of a zone's rounded edge (as geo/zones.py draws them)
 EXTENT_CACHE_S = 60.0
 CHECKIN_KINDS = ("arrive", "heartbeat", "depart")
-# Above this span a bbox is not narrowed through the geography GiST index first (see `_bbox_clauses`).
+# Above this span a check-in bbox is not narrowed through the geography GiST index first (`_bbox_clauses`).
 INDEXED_BBOX_MAX_SPAN_DEG = 20.0
 INDEXED_BBOX_MAX_ABS_LAT_DEG = 80.0
 METRES_PER_DEGREE_LAT = 110_574.0
@@ -206,6 +206,7 @@ class Collection:
     filters: dict[str, Filter] = field(default_factory=dict)
     roles: frozenset[Role] | None = None  # None: every caller; else only these roles
     zone: bool = False  # geometry is the zone polygon around `geography` (reach ZONE_RADIUS_MAX_M)
+    geometry_indexed: bool = True  # `CAST(<geography> AS geometry)` has a GiST index (migration 0009)
 
     def visible_to(self, caller: Caller) -> bool:
         return self.roles is None or caller.role in self.roles
@@ -301,6 +302,7 @@ CHECKINS = Collection(
              "post_id": Filter("t.post_id = :post_id", _uuid, "Check-ins at this post."),
              "school_id": Filter("t.school_id = :school_id", _uuid, "Check-ins in this school's zone.")},
     roles=frozenset({Role.admin, Role.commander}),
+    geometry_indexed=False,
 )
 
 COLLECTIONS: dict[str, Collection] = {c.id: c for c in (SCHOOLS, SCHOOL_ZONES, POSTS, INCIDENTS, CHECKINS)}
@@ -333,32 +335,32 @@ def _edge_bulge_deg(lat_deg: float, span_deg: float) -> float:
 
 
 def _bbox_clauses(c: Collection, box: Box, params: dict[str, Any]) -> list[str]:
-    """The bbox as conditions: exact on the lon/lat rectangle (geometry), and — for a regional box — first
-    narrowed on the geography GiST index with the rectangle padded so that the index test, whose box edges
-    are great circles, never drops a row the exact test keeps. Continental boxes skip the index (most rows
-    match them, and a geography box edge may not span 180°)."""
-    reach_lat = reach_lon = 0.0
+    """The bbox as conditions on the lon/lat rectangle. Schools, posts and incidents test their position's
+    geometry cast, which has a GiST index with statistics (migration 0009): for a point `&&` is the exact
+    test. A zone meets the box when its polygon does; its school's boundary is first looked for within the
+    largest radius of the box. Check-ins have no such index: a regional box is first narrowed on their
+    geography GiST index, with the rectangle padded so that the index test, whose box edges are great
+    circles, never drops a row the exact test keeps; continental boxes skip it (most rows match them, and a
+    geography box edge may not span 180°)."""
+    params.update(minx=box.minx, miny=box.miny, maxx=box.maxx, maxy=box.maxy)
     if c.zone:  # the zone polygon reaches up to ZONE_RADIUS_MAX_M beyond the school's boundary
         reach_lat = ZONE_RADIUS_MAX_M / METRES_PER_DEGREE_LAT * 1.01
-        widest = max(abs(box.miny), abs(box.maxy)) + reach_lat
-        reach_lon = min(ZONE_RADIUS_MAX_M / (METRES_PER_DEGREE_LON_AT_EQUATOR * math.cos(math.radians(
-            min(widest, 89.0)))) * 1.01, 180.0)
-    params.update(minx=box.minx, miny=box.miny, maxx=box.maxx, maxy=box.maxy)
-    if c.zone:
+        widest = min(max(abs(box.miny), abs(box.maxy)) + reach_lat, 89.0)
+        reach_lon = min(ZONE_RADIUS_MAX_M / (METRES_PER_DEGREE_LON_AT_EQUATOR * math.cos(math.radians(widest)))
+                        * 1.01, 180.0)
         params.update(reach_lon=reach_lon, reach_lat=reach_lat)
-        exact = [f"ST_Intersects(CAST(t.boundary AS geometry), ST_Expand({_ENVELOPE}, :reach_lon, :reach_lat))",
-                 f"ST_Intersects(CAST(z.zone AS geometry), {_ENVELOPE})"]
-    else:
-        exact = [f"ST_Intersects(CAST({c.geography} AS geometry), {_ENVELOPE})"]
-    minx, maxx = box.minx - reach_lon, box.maxx + reach_lon
-    miny, maxy = box.miny - reach_lat, box.maxy + reach_lat
-    span = maxx - minx
-    if span > INDEXED_BBOX_MAX_SPAN_DEG or maxy - miny > INDEXED_BBOX_MAX_SPAN_DEG \
-            or max(abs(miny), abs(maxy)) > INDEXED_BBOX_MAX_ABS_LAT_DEG:
-        return exact
-    pad = max(_edge_bulge_deg(miny, span + 1), _edge_bulge_deg(maxy, span + 1)) * 1.5 + 1e-6
-    params.update(pminx=minx - 1e-6, pminy=miny - pad, pmaxx=maxx + 1e-6, pmaxy=maxy + pad)
-    return [f"{c.geography} && {_PADDED}", *exact]
+        return [f"CAST(t.boundary AS geometry) && ST_Expand({_ENVELOPE}, :reach_lon, :reach_lat)",
+                f"ST_Intersects(CAST(z.zone AS geometry), {_ENVELOPE})"]
+    exact = f"CAST({c.geography} AS geometry) && {_ENVELOPE}"
+    if c.geometry_indexed:
+        return [exact]
+    span = box.maxx - box.minx
+    if span > INDEXED_BBOX_MAX_SPAN_DEG or box.maxy - box.miny > INDEXED_BBOX_MAX_SPAN_DEG \
+            or max(abs(box.miny), abs(box.maxy)) > INDEXED_BBOX_MAX_ABS_LAT_DEG:
+        return [exact]
+    pad = max(_edge_bulge_deg(box.miny, span + 1), _edge_bulge_deg(box.maxy, span + 1)) * 1.5 + 1e-6
+    params.update(pminx=box.minx - 1e-6, pminy=box.miny - pad, pmaxx=box.maxx + 1e-6, pmaxy=box.maxy + pad)
+    return [f"{c.geography} && {_PADDED}", exact]
 
 
 def _scope_clause(scope: str, params: dict[str, Any]) -> str | None:
