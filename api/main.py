@@ -11,6 +11,7 @@ from api import duty as duty_api
 from api import identity, lean, operations, problems, schools
 from api import incidents as incidents_api
 from api import map as map_page
+from api import ogc as ogc_api
 from api import share_links as share_links_api
 from api import statistics as statistics_api
 from api import stream as stream_api
@@ -59,6 +60,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ingest_pool = await create_pool(settings, min_size=0, max_size=settings.db_ingest_pool_size,
                                         plan_cache_mode="force_generic_plan")
         app.state.ingest_db = Db(ingest_pool, acquire_timeout_s=settings.db_pool_timeout_s)
+        # Listings whose best plan depends on the values (a bbox that matches 10 rows or 100,000): each
+        # statement planned for its own values (the generic-plan trap in PERFORMANCE.md).
+        listing_pool = await create_pool(settings, min_size=0, max_size=settings.db_listing_pool_size,
+                                         plan_cache_mode="force_custom_plan")
+        app.state.listing_db = Db(listing_pool, acquire_timeout_s=settings.db_pool_timeout_s)
         await stream_api.start_hub(app, settings)  # live feed listener; retries in the background
         await duty_api.start_duty_tasks(app)  # check-in partitions ahead; uncovered-post sweep every minute
         try:
@@ -66,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await duty_api.stop_duty_tasks(app)
             await stream_api.stop_hub(app)
+            await listing_pool.close()
             await ingest_pool.close()
             await pool.close()
 
@@ -85,7 +92,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     context = {"max_body_bytes": settings.max_body_bytes, "body_limit_for": body_limit_for,
                "retry_after_s": settings.retry_after_s, "json_paths_exempt": NON_JSON_BODY_PATHS}
     app.add_middleware(RequestContext, **context)
-    lean_routers = (checkins_api.lean_router, schools.lean_router, identity.lean_router, incidents_api.lean_router)
+    lean_routers = (checkins_api.lean_router, schools.lean_router, identity.lean_router, incidents_api.lean_router,
+                    ogc_api.lean_router)
     app.hot_paths = lean.HotRoutes([r for router in lean_routers for r in router.routes])
     app.hot_stack = RequestContext(app.hot_paths, **context)
     # The hot endpoints' routers first: a request tries the routers in order, and every router passed costs
@@ -103,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(units_api.router)
     app.include_router(share_links_api.router)
     map_page.install(app)  # /, /map and /map/static/… (not in the OpenAPI document)
+    app.include_router(ogc_api.router)
     return app
 
 

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=20, description="Connections kept open per worker process.")
     db_ingest_pool_size: int = Field(default=8, description="Connections per worker kept for check-in ingest, "
                                      "whose large statement runs with a generic plan.")
+    db_listing_pool_size: int = Field(default=8, description="Connections per worker kept for listings planned "
+                                      "for their own values (OGC items: a bbox may match 10 rows or 100,000).")
     db_pool_timeout_s: float = Field(default=5.0, description="How long a request waits for a free connection "
                                      "before it is answered 503.")
     db_pool_recycle_s: int = Field(default=1800, description="Close connections idle for longer than this.")

@@ -224,6 +224,11 @@ class School(SQLModel, table=True):
         Index("ix_schools_boundary", "boundary", postgresql_using="gist",
               postgresql_where=text("deleted_at IS NULL")),
         Index("ix_schools_location", "location", postgresql_using="gist"),
+        # The OGC bbox (a lon/lat rectangle) on geometry casts, with real statistics (migration 0009).
+        Index("ix_schools_location_geometry", text("CAST(location AS geometry)"), postgresql_using="gist",
+              postgresql_where=text("deleted_at IS NULL")),
+        Index("ix_schools_boundary_geometry", text("CAST(boundary AS geometry)"), postgresql_using="gist",
+              postgresql_where=text("deleted_at IS NULL")),
         Index("ix_schools_jurisdiction_code_id", "jurisdiction_code", "id"),
         Index("uq_schools_external_id", "external_id", unique=True,
               postgresql_where=text("external_id IS NOT NULL")),
@@ -276,6 +281,8 @@ class Post(SQLModel, table=True):
         CheckConstraint("radius_m >= 5 AND radius_m <= 1000", name="radius_range"),
         Index("ix_posts_school_id", "school_id"),
         Index("ix_posts_location", "location", postgresql_using="gist"),
+        Index("ix_posts_location_geometry", text("CAST(location AS geometry)"), postgresql_using="gist",
+              postgresql_where=text("deleted_at IS NULL")),
     )
 
     id: UUID = Field(sa_type=UUID_T, primary_key=True)
@@ -465,6 +472,7 @@ class Incident(SQLModel, table=True):
         CheckConstraint("source IN ('call_110','one_button_alarm','patrol','school_report','other')",
                         name="source_known"),
         Index("ix_incidents_location", "location", postgresql_using="gist"),
+        Index("ix_incidents_location_geometry", text("CAST(location AS geometry)"), postgresql_using="gist"),
         Index("ix_incidents_jurisdiction_code_alarm_at", "jurisdiction_code", "alarm_at"),
         Index("ix_incidents_alarm_at_id", "alarm_at", "id"),
         Index("ix_incidents_zone_school_ids", "zone_school_ids", postgresql_using="gin"),

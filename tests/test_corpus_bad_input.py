@@ -107,6 +107,8 @@ def _kind(name: str, schema: dict) -> str:
         return "cursor"
     if name == "bbox":
         return "bbox"
+    if name == "datetime":
+        return "time"
     if "date-time" in formats or "date" in formats:
         return "time"
     if "uuid" in formats:
@@ -123,11 +125,11 @@ async def test_every_query_filter_survives_the_corpus(app, client, corpus_world)
     ids = {"school_id": w.school["id"], "post_id": w.post["id"], "shift_id": world["shift"]["id"],
            "incident_id": world["incident"]["id"], "user_id": w.officer.id, "code": w.tree.code,
            "checkin_id": str(uuid.uuid4()), "alert_id": str(uuid.uuid4()), "key_id": str(uuid.uuid4()),
-           "day": "2026-10-01"}
+           "day": "2026-10-01", "collection_id": "incidents", "feature_id": world["incident"]["id"]}
     tried = 0
     for path, ops in spec["paths"].items():
         op = ops.get("get")
-        if not op or path in ("/v1/stream",) or not path.startswith("/v1/"):
+        if not op or path in ("/v1/stream",) or not path.startswith(("/v1/", "/ogc")):
             continue
         url = re.sub(r"\{(\w+)\}", lambda m: ids.get(m.group(1), str(uuid.uuid4())), path)
         for param in op.get("parameters", []):
