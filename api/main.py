@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from api import checkins as checkins_api
 from api import duty as duty_api
@@ -91,11 +92,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     context = {"max_body_bytes": settings.max_body_bytes, "body_limit_for": body_limit_for,
                "retry_after_s": settings.retry_after_s, "json_paths_exempt": NON_JSON_BODY_PATHS}
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    # Browsers on these origins may call the API (an allow-list; never `*`).
+    cors = dict(allow_origins=origins, allow_credentials=False, allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                allow_headers=["Authorization", "X-API-Key", "Content-Type", "Last-Event-ID", "X-Request-ID"],
+                expose_headers=["X-Request-ID", "Retry-After", "Location"], max_age=600)
+    if origins:
+        app.add_middleware(CORSMiddleware, **cors)
     app.add_middleware(RequestContext, **context)
     lean_routers = (checkins_api.lean_router, schools.lean_router, identity.lean_router, incidents_api.lean_router,
                     ogc_api.lean_router)
     app.hot_paths = lean.HotRoutes([r for router in lean_routers for r in router.routes])
-    app.hot_stack = RequestContext(app.hot_paths, **context)
+    app.hot_stack = RequestContext(CORSMiddleware(app.hot_paths, **cors) if origins else app.hot_paths, **context)
     # The hot endpoints' routers first: a request tries the routers in order, and every router passed costs
     # a few microseconds per route it holds.
     for router in lean_routers:

@@ -31,6 +31,10 @@ LATENCY = Histogram(
 DB_POOL_IN_USE = Gauge("huxiao_db_pool_connections_in_use", "Database connections checked out of the pool")
 
 REQUEST_ID_HEADER = b"x-request-id"
+# On every answer unless the route set its own: no MIME sniffing, no referrer (share links carry keys in URLs),
+# no framing of API answers.
+SECURITY_HEADERS = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
+                    (b"x-frame-options", b"DENY"))
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
@@ -136,7 +140,10 @@ class RequestContext:
             if message["type"] == "http.response.start":
                 status_holder[0] = message["status"]
                 started_response[0] = True
-                message["headers"] = [*message.get("headers", []), rid_header]
+                headers = message.get("headers", [])
+                present = {name.lower() for name, _ in headers}
+                message["headers"] = [*headers, rid_header,
+                                      *(h for h in SECURITY_HEADERS if h[0] not in present)]
             await send(message)
 
         method = scope["method"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 
 from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -61,9 +62,30 @@ async def readyz(request: Request):
             "expected_revision": expected}
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response,
-            responses={200: {"content": {"text/plain": {}}}})
+FORWARDING_HEADERS = (b"forwarded", b"x-forwarded-for", b"x-real-ip")
+
+
+def metrics_allowed(request: Request) -> bool:
+    """`/metrics` is not public: a caller with `Authorization: Bearer $HUXIAO_METRICS_TOKEN` when that is set, else
+    only a loopback client that did not come through a proxy (no forwarding headers), e.g. a local Prometheus."""
+    token = request.app.state.settings.metrics_token
+    if token:
+        sent = request.headers.get("authorization", "")
+        return hmac.compare_digest(sent.encode(), f"Bearer {token}".encode())
+    client = request.client.host if request.client else ""
+    proxied = any(name in FORWARDING_HEADERS for name, _ in request.scope["headers"])
+    return client in ("127.0.0.1", "::1") and not proxied
+
+
+@router.get("/metrics", summary="Prometheus metrics (loopback only, or with the metrics token)",
+            response_class=Response,
+            responses={200: {"content": {"text/plain": {}}},
+                       403: {"description": "Not from loopback and no metrics token",
+                             "content": {"application/problem+json": {}}}})
 async def metrics(request: Request) -> Response:
+    if not metrics_allowed(request):
+        return problem(403, detail="/metrics answers loopback clients, or callers with the metrics token "
+                                   "(HUXIAO_METRICS_TOKEN).", kind="forbidden")
     pool = request.app.state.pool
     DB_POOL_IN_USE.set(pool.get_size() - pool.get_idle_size())
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -128,8 +128,9 @@ def serve(
 
     for username, password, role in DEMO_LOGINS:
         console.print(f"  demo login: {username} / {password} ({role})")
+    # The HTTP protocol with header and body read deadlines (api/protocol.py): uvicorn alone has none.
     uvicorn.run("api.main:app", host=host, port=port, workers=count, log_config=None,
-                access_log=False, proxy_headers=False)
+                access_log=False, proxy_headers=False, http="api.protocol:DeadlineHttpToolsProtocol")
 
 
 def _worker_count(workers: str) -> int:

@@ -44,6 +44,14 @@ class Settings(BaseSettings):
     max_batch_body_bytes: int = 8 * 1024 * 1024
     log_level: str = "INFO"
     retry_after_s: int = 5
+    cors_origins: str = Field(default="", description="Comma-separated origins (e.g. `https://screen.example.org`) "
+                              "whose pages may call the API from a browser; empty: none (same origin only).")
+    metrics_token: str | None = Field(default=None, description="When set, /metrics wants `Authorization: Bearer "
+                                      "<token>`; unset, it answers loopback clients only.")
+    header_timeout_s: float = Field(default=10.0, gt=0, description="A request's line and headers must arrive "
+                                    "within this (else 408 and the connection closes): slow clients are cut off.")
+    body_timeout_s: float = Field(default=60.0, gt=0, description="A request's body must arrive within this "
+                                  "after its headers.")
 
     jwt_secret: str | None = Field(default=None, description="HS256 key; unset means one generated once under HUXIAO_DATA_DIR.")
     jwt_issuer: str = "huxiao"
