@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -296,14 +297,11 @@ UPSERT_MANY = Query("""
 """)
 
 
-async def import_features(db: Db, *, caller: Caller, features: list[Any], crs: str | None,
-                          offset: int = 0) -> list[ImportResult]:
-    """Upsert schools by `external_id`, one result per feature in input order. A rejected feature writes
-    nothing; the others still land (one multi-row statement for all the good ones)."""
-    caller.require(Role.commander)
+def _read_features(features: list[Any], *, crs: str | None, visible: set[str], offset: int
+                   ) -> tuple[list[ImportResult], list[tuple[int, SchoolInput]], dict[str, int]]:
+    """Each feature as a school to upsert, or its rejection (pure: no database)."""
     results: list[ImportResult] = []
     good: list[tuple[int, SchoolInput]] = []
-    visible = {r["code"] for r in await db.fetch("SELECT code FROM jurisdictions WHERE path <@ CAST(:scope AS ltree)", {"scope": caller.scope_path})}
     seen_external: dict[str, int] = {}
     for i, feature in enumerate(features):
         index = offset + i
@@ -322,6 +320,19 @@ async def import_features(db: Db, *, caller: Caller, features: list[Any], crs: s
         except DomainError as exc:
             results.append(ImportResult(index=index, status="rejected", errors=exc.errors or [{
                 "field": exc.field or "", "message": exc.detail}]))
+    return results, good, seen_external
+
+
+async def import_features(db: Db, *, caller: Caller, features: list[Any], crs: str | None,
+                          offset: int = 0) -> list[ImportResult]:
+    """Upsert schools by `external_id`, one result per feature in input order. A rejected feature writes
+    nothing; the others still land (one multi-row statement for all the good ones)."""
+    caller.require(Role.commander)
+    visible = {r["code"] for r in await db.fetch("SELECT code FROM jurisdictions WHERE path <@ CAST(:scope AS ltree)", {"scope": caller.scope_path})}
+    # Reading thousands of features (geometry checks, CRS conversion) is CPU work: off the event loop, so other
+    # requests go on meanwhile.
+    results, good, seen_external = await asyncio.to_thread(_read_features, features, crs=crs, visible=visible,
+                                                           offset=offset)
     # Existing schools with these external ids must be in scope too, or the upsert would move them.
     if seen_external:
         foreign = {r["external_id"] for r in await db.fetch("""
