@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from api import checkins as checkins_api
 from api import duty as duty_api
+from api import exports as exports_api
 from api import identity, lean, operations, problems, schools
 from api import incidents as incidents_api
 from api import statistics as statistics_api
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(stream_api.router)
     app.include_router(duty_api.router)
     app.include_router(checkins_api.router)
+    app.include_router(exports_api.router)
     return app
 
 
