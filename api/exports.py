@@ -28,6 +28,9 @@ router = APIRouter(prefix="/v1/exports", responses=PROBLEM_RESPONSES, tags=["exp
 Format = Annotated[Literal["csv", "xlsx"], Query(description="`csv` (UTF-8 with BOM, streamed) or `xlsx`")]
 Lang = Annotated[Literal["zh", "en"], Query(description="Column headers: `zh` (Chinese) or `en` (English)")]
 Code = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_]{2,32}$")]
+Columns = Annotated[list[str] | None, Query(
+    description="Only these columns, in this order: their keys (e.g. `id,alarm_at,status`), repeated or "
+                "comma-separated; default all")]
 
 FILE = {200: {
     "description": "The file, as an attachment (`Content-Disposition`). Times are the local time of each row's "
@@ -65,7 +68,7 @@ async def _send(request: Request, export: exports.Export, caller: Caller) -> Res
             summary="Incidents as CSV or XLSX: the filters of `GET /v1/incidents`, newest alarm first")
 async def export_incidents(
     request: Request, caller: CurrentCaller, db: Reads, now: Now,
-    format: Format = "csv", lang: Lang = "zh",
+    format: Format = "csv", lang: Lang = "zh", columns: Columns = None,
     school_id: Annotated[uuid.UUID | None, Query(description="Incidents in this school's zone")] = None,
     near: Annotated[str | None, Query(description="`lon,lat`; with `radius_m`", examples=["108.1655,29.2951"])] = None,
     radius_m: Annotated[float | None, Query(gt=0, le=100_000)] = None,
@@ -86,14 +89,14 @@ async def export_incidents(
         bbox=read_bbox(bbox, crs=crs.value) if bbox else None, from_=from_, to=to, category=category,
         status=status, in_zone=in_zone, jurisdiction_code=jurisdiction_code)
     export = await exports.incidents_export(db, caller=caller, f=f, now=now, format=format, lang=lang)
-    return await _send(request, export, caller)
+    return await _send(request, exports.choose_columns(export, columns), caller)
 
 
 @router.get("/checkins", response_class=Response, responses=FILE,
             summary="Check-ins as CSV or XLSX: the filters of `GET /v1/checkins` (officers: their own)")
 async def export_checkins(
     request: Request, caller: CurrentCaller, db: Reads,
-    format: Format = "csv", lang: Lang = "zh",
+    format: Format = "csv", lang: Lang = "zh", columns: Columns = None,
     officer_id: uuid.UUID | None = None, school_id: uuid.UUID | None = None, post_id: uuid.UUID | None = None,
     shift_id: uuid.UUID | None = None,
     jurisdiction_code: Code = None,
@@ -114,7 +117,7 @@ async def export_checkins(
         db, caller=caller, format=format, lang=lang, jurisdiction_code=jurisdiction_code, officer_id=officer_id,
         school_id=school_id, post_id=post_id, shift_id=shift_id, recorded_from=recorded_from,
         recorded_to=recorded_to, bbox=box, flags=wanted)
-    return await _send(request, export, caller)
+    return await _send(request, exports.choose_columns(export, columns), caller)
 
 
 @router.get("/duty-compliance", response_class=Response, responses=FILE,
@@ -122,20 +125,20 @@ async def export_checkins(
 async def export_duty_compliance(
     request: Request, caller: CurrentCaller, db: Reads, settings: AppSettings, now: Now,
     day: Annotated[date, Query(alias="date", description="Local date in the shift's jurisdiction")],
-    format: Format = "csv", lang: Lang = "zh",
+    format: Format = "csv", lang: Lang = "zh", columns: Columns = None,
     jurisdiction_code: Code = None,
     school_id: uuid.UUID | None = None,
 ) -> Response:
     export = await exports.compliance_export(db, caller=caller, day=day, settings=settings, now=now, format=format,
                                              lang=lang, jurisdiction_code=jurisdiction_code, school_id=school_id)
-    return await _send(request, export, caller)
+    return await _send(request, exports.choose_columns(export, columns), caller)
 
 
 @router.get("/duty-alerts", response_class=Response, responses=FILE,
             summary="Duty alerts as CSV or XLSX: the filters of `GET /v1/duty/alerts`, newest first")
 async def export_duty_alerts(
     request: Request, caller: CurrentCaller, db: Reads,
-    format: Format = "csv", lang: Lang = "zh",
+    format: Format = "csv", lang: Lang = "zh", columns: Columns = None,
     kind: Literal["uncovered_post", "off_post"] | None = None, school_id: uuid.UUID | None = None,
     jurisdiction_code: Code = None,
     at_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
@@ -145,7 +148,7 @@ async def export_duty_alerts(
     export = await exports.alerts_export(db, caller=caller, format=format, lang=lang,
                                          jurisdiction_code=jurisdiction_code, kind=kind, school_id=school_id,
                                          at_from=at_from, at_to=at_to, acknowledged=acknowledged)
-    return await _send(request, export, caller)
+    return await _send(request, exports.choose_columns(export, columns), caller)
 
 
 @router.get("/response-times", response_class=Response, responses=FILE,
@@ -155,7 +158,7 @@ async def export_response_times(
     request: Request, caller: CurrentCaller, db: Reads, now: Now,
     from_: Annotated[AwareDatetime, Query(alias="from", description="alarm_at ≥ from")],
     to: Annotated[AwareDatetime, Query(description="alarm_at < to")],
-    format: Format = "csv", lang: Lang = "zh",
+    format: Format = "csv", lang: Lang = "zh", columns: Columns = None,
     group_by: Literal["jurisdiction", "school", "category", "hour"] = "jurisdiction",
     policy: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_\-]{1,40}@v[1-9][0-9]{0,5}$",
                                         description="Default 1-3-5@v1")] = None,
@@ -164,4 +167,4 @@ async def export_response_times(
     export = await exports.response_times_export(db, caller=caller, from_=from_, to=to, group_by=group_by,
                                                  policy_key=policy, jurisdiction_code=jurisdiction_code, now=now,
                                                  format=format, lang=lang)
-    return await _send(request, export, caller)
+    return await _send(request, exports.choose_columns(export, columns), caller)

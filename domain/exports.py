@@ -249,6 +249,24 @@ class Export:
         return CSV_MEDIA_TYPE if self.format == "csv" else XLSX_MEDIA_TYPE
 
 
+def choose_columns(export: Export, keys: list[str] | None) -> Export:
+    """The export with only the columns named (by key, in the order given; repeated or comma-separated)."""
+    if not keys:
+        return export
+    wanted = [k.strip() for v in keys for k in v.split(",") if k.strip()]
+    by_key = {c.key: c for c in export.dataset.columns}
+    unknown = [k for k in wanted if k not in by_key]
+    if unknown or not wanted:
+        raise InvalidInput(f"unknown column {unknown[0]!r}; known: {', '.join(by_key)}" if unknown
+                           else "name at least one column", field="columns")
+    if len(set(wanted)) != len(wanted):
+        raise InvalidInput("a column is named twice", field="columns")
+    d = export.dataset
+    export.dataset = Dataset(d.name, d.zh, d.en, tuple(by_key[k] for k in wanted), d.time_zone_sql)
+    export.filters["columns"] = wanted
+    return export
+
+
 def check_options(*, format: str, lang: str) -> None:
     if format not in FORMATS:
         raise InvalidInput(f"format must be one of {', '.join(FORMATS)}", field="format")

@@ -164,6 +164,21 @@ async def test_incident_xlsx_has_real_local_datetimes_and_headers(app, client, c
     assert sheet.title == "Incidents" and sheet.cell(row=1, column=8).value == "Alarm time"
 
 
+async def test_columns_chooses_and_orders_the_columns(app, client, clock):
+    w, incs = await _incidents(app, client, clock)
+    params = {"jurisdiction_code": w.tree.code, "columns": "status,id", "lang": "en"}
+    r = await client.get("/v1/exports/incidents", headers=w.commander.headers, params=params)
+    listed = await list_all(client, "/v1/incidents", w.commander, {"jurisdiction_code": w.tree.code})
+    assert read_csv(r.content) == [["Status", "Incident ID"]] + [[i["status"], i["id"]] for i in listed]
+    assert {i["status"] for i in listed} == {"open", "on_scene"}
+    r = await client.get("/v1/exports/incidents", headers=w.commander.headers,
+                         params={**params, "columns": ["alarm_at", "time_zone"], "format": "xlsx"})
+    rows = list(open_xlsx(r.content).worksheets[0].iter_rows(values_only=True))
+    assert rows[0] == ("Alarm time", "Time zone") and isinstance(rows[1][0], datetime)
+    [entry] = await export_entries(app, r.headers["x-export-id"])
+    assert entry["changes"]["filters"]["columns"] == ["alarm_at", "time_zone"]
+
+
 # --- check-ins ----------------------------------------------------------------------------------------------
 
 async def _checkins(app, client, *, time_zone: str = "Asia/Shanghai"):
@@ -364,6 +379,8 @@ async def test_response_time_export_matches_the_statistics(app, client, clock):
     ("incidents", {"near": "108.1,29.3"}, "radius_m"),
     ("incidents", {"bbox": "1,2,3"}, "bbox"),
     ("incidents", {"jurisdiction_code": "x!"}, "jurisdiction_code"),
+    ("incidents", {"columns": "id,secret"}, "columns"),
+    ("incidents", {"columns": "id,id"}, "columns"),
     ("checkins", {"flags": "sleepy"}, "flags"),
     ("checkins", {"officer_id": "nobody"}, "officer_id"),
     ("duty-compliance", {}, "date"),
