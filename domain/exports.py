@@ -62,7 +62,8 @@ BOM = "\ufeff".encode()
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 IDENTIFIER_MAX_BYTES = 63  # PostgreSQL truncates longer column aliases (NAMEDATALEN - 1)
-_FORMULA_START = "^[=+@\t\r-]"  # what Excel reads as the start of a formula (OWASP CSV injection)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""What Excel reads as the start of a formula (OWASP's CSV injection list)."""
 
 
 # --- columns and datasets --------------------------------------------------------------------------------
@@ -274,9 +275,12 @@ def check_options(*, format: str, lang: str) -> None:
         raise InvalidInput(f"lang must be one of {', '.join(LANGS)}", field="lang")
 
 
+_API_NAMES = {"from_": "from", "recorded_from": "from", "recorded_to": "to", "at_from": "from", "at_to": "to"}
+
+
 def _filters(**given: Any) -> dict[str, Any]:
-    """The filter as the audit log keeps it: the values given, none of the defaults."""
-    return {k: v for k, v in given.items() if v is not None and v != []}
+    """The filter as the audit log keeps it: the values given (none of the defaults), by their API names."""
+    return {_API_NAMES.get(k, k): v for k, v in given.items() if v is not None and v != []}
 
 
 async def _scope(db: Db, *, caller: Caller, code: str | None) -> tuple[str, str]:
@@ -396,24 +400,33 @@ def _quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _rounded(x: str, digits: int) -> str:
+    # float arithmetic, printed shortest-exact: several times cheaper than round(numeric) over 10^6 rows
+    if not digits:
+        return f"round(CAST({x} AS float8))"
+    return f"round(CAST({x} AS float8) * 1e{digits}) / 1e{digits}"
+
+
+_FORMULA_CODES = ", ".join(str(ord(c)) for c in FORMULA_START)
+
+
 def csv_expression(column: Column, *, time_zone_sql: str) -> str:
-    """The column as CSV text, written by PostgreSQL."""
+    """The column as PostgreSQL writes it into the CSV (each type by its own output function: uuid, timestamp in
+    ISO style, float8 shortest-exact)."""
     x = column.sql
     match column.kind:
         case "datetime":
-            return f"to_char(({x}) AT TIME ZONE {time_zone_sql}, 'YYYY-MM-DD HH24:MI:SS')"
+            return f"date_trunc('second', ({x}) AT TIME ZONE {time_zone_sql})"
         case "bool":
             return f"CASE WHEN {x} THEN 'TRUE' WHEN NOT {x} THEN 'FALSE' END"
         case "float":
-            return f"round(CAST({x} AS numeric), {column.digits})"
+            return _rounded(x, column.digits)
         case "list":
             return f"array_to_string({x}, ';')"
-        case "free_text":
-            return f"CASE WHEN {x} ~ '{_FORMULA_START}' THEN '''' || {x} ELSE {x} END"
-        case "int":
-            return x
+        case "free_text":  # ascii() of the first character: cheaper than a regular expression
+            return f"CASE WHEN ascii({x}) IN ({_FORMULA_CODES}) THEN '''' || {x} ELSE {x} END"
         case _:
-            return f"CAST({x} AS text)"
+            return x
 
 
 def xlsx_expression(column: Column, *, time_zone_sql: str) -> str:
@@ -423,7 +436,7 @@ def xlsx_expression(column: Column, *, time_zone_sql: str) -> str:
         case "datetime":
             return f"date_trunc('second', ({x}) AT TIME ZONE {time_zone_sql})"
         case "float":
-            return f"CAST(round(CAST({x} AS numeric), {column.digits}) AS float8)"
+            return _rounded(x, column.digits)
         case "list":
             return f"array_to_string({x}, ';')"
         case "int" | "bool":
@@ -472,7 +485,7 @@ def python_value(column: Column, row: dict, *, for_csv: bool) -> Any:
             return ";".join(str(x) for x in v)
         case "free_text":
             v = str(v)
-            return "'" + v if for_csv and v[:1] in ("=", "+", "-", "@", "\t", "\r") else v
+            return "'" + v if for_csv and v[:1] in FORMULA_START else v
         case _:
             return str(v)
 
@@ -517,8 +530,8 @@ async def record(pool: asyncpg.Pool, *, caller: Caller, export: Export, rows: in
 async def _begin(conn: asyncpg.Connection, settings: Settings) -> None:
     """An export's transaction: read only, a longer statement timeout (a slow client slows the COPY), custom
     plans (a wide filter must not run a plan made for a narrow one)."""
-    await conn.execute(f"SET LOCAL statement_timeout = {int(settings.export_statement_timeout_ms)}")
-    await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+    await conn.execute(f"SET LOCAL statement_timeout = {int(settings.export_statement_timeout_ms)}; "
+                       "SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL DateStyle = 'ISO, YMD'")
 
 
 # --- CSV -----------------------------------------------------------------------------------------------------
@@ -545,6 +558,7 @@ class CsvStream:
         self.delivered = asyncio.Event()
         self.task: asyncio.Task | None = None
         self.first: bytes = b""
+        self.abandoned = False  # the consumer gave up (the client went away)
 
     async def _put(self, item: Any) -> None:
         # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives as the put
@@ -555,12 +569,16 @@ class CsvStream:
         except TimeoutError:
             raise ClientStalled from None
 
+    async def _put_copied(self, chunk: bytes | bytearray | memoryview) -> None:
+        # asyncpg hands over a bytearray when it joined several CopyData messages; the response wants bytes
+        await self._put(bytes(chunk))
+
     async def _copy(self) -> int:
         q = query(select_sql(self.export))
         async with self.pool.acquire(timeout=self.settings.db_pool_timeout_s) as conn, \
                 conn.transaction(readonly=True):
             await _begin(conn, self.settings)
-            status = await conn.copy_from_query(q.sql, *q.args(self.export.params), output=self._put,
+            status = await conn.copy_from_query(q.sql, *q.args(self.export.params), output=self._put_copied,
                                                 format="csv", header=True)
         return int(status.rsplit(" ", 1)[-1])
 
@@ -589,7 +607,7 @@ class CsvStream:
         except ClientStalled:
             error = "the client stopped reading"
         except Exception as exc:  # told to the consumer, which ends the response
-            error = type(exc).__name__
+            error = "the client went away" if self.abandoned else type(exc).__name__
             with contextlib.suppress(ClientStalled):
                 await self._put(exc)
         finally:
@@ -632,6 +650,7 @@ class CsvStream:
                 yield item
         finally:
             if self.task is not None and not self.task.done() and not self.delivered.is_set():
+                self.abandoned = True
                 self.task.cancel()
 
 

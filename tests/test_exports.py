@@ -100,7 +100,8 @@ async def test_incident_csv_has_bom_chinese_headers_local_times_and_the_listed_r
         states = {t["tier"]: t["state"] for t in i["score"]["tiers"]}
         assert [g["一级响应结果"], g["二级响应结果"], g["三级响应结果"]] == [states[1], states[2], states[3]]
         assert g["1/3/5达标"] == {True: "TRUE", False: "FALSE", None: ""}[i["score"]["compliant"]]
-    assert got[2]["一级响应用时(秒)"] == "45.0" and got[2]["三级响应用时(秒)"] == "200.0"
+    assert got[2]["一级响应用时(秒)"] == "45" and got[2]["三级响应用时(秒)"] == "200"
+    assert float(got[2]["距最近学校(米)"]) == listed[2]["nearest_school"]["distance_m"]  # rounded to 0.01 m as the API
     assert got[0]["一级响应结果"] == "pending" and got[1]["一级响应结果"] == "missed"
     # a description Excel would run as a formula is defused in CSV
     assert got[1]["简要情况"] == "'=HYPERLINK(\"http://x\")"
@@ -279,6 +280,11 @@ async def test_every_export_is_audited_with_its_filter_and_row_count(app, client
     log = (await client.get("/v1/audit", headers=admin.headers,
                             params={"entity": "export", "entity_id": r.headers["x-export-id"]})).json()
     assert [e["changes"]["rows"] for e in log["items"]] == [len(mine) + len(theirs)]
+    r = await client.get("/v1/exports/duty-alerts", headers=w.commander.headers,
+                         params={"from": "2026-09-01T00:00:00+08:00", "kind": "off_post"})
+    [entry] = await export_entries(app, r.headers["x-export-id"])
+    assert entry["changes"]["filters"] == {"from": "2026-09-01 00:00:00+08:00", "kind": "off_post"}
+    assert entry["changes"]["rows"] == 0
 
 
 async def test_a_download_the_client_abandons_is_audited_as_not_completed(app, client, settings):
@@ -298,6 +304,7 @@ async def test_a_download_the_client_abandons_is_audited_as_not_completed(app, c
         await stream.task
     [entry] = await export_entries(app, str(export.id))
     assert entry["changes"]["completed"] is False and entry["changes"]["rows"] is None
+    assert entry["changes"]["error"] == "the client went away"
     assert slots.running == 0
 
 

@@ -68,9 +68,9 @@ class Context:
 
 
 def _registry() -> dict:
-    from bench.scenarios import auth, checkins, incidents, peer, platform, zones
+    from bench.scenarios import auth, checkins, exports, incidents, peer, platform, zones
 
-    return {m.NAME: m for m in (peer, platform, auth, zones, checkins, incidents)}
+    return {m.NAME: m for m in (peer, platform, auth, zones, checkins, incidents, exports)}
 
 
 SCENARIOS = _registry()
