@@ -222,6 +222,31 @@ async def test_checkin_csv_matches_the_list_and_officers_export_only_their_own(a
     assert {c["id"] for c in listed} == {c["id"] for c in theirs}
 
 
+async def test_a_dashboard_key_exports_its_jurisdictions_rows_as_in_the_database(app, client):
+    w, mine, theirs = await _checkins(app, client)
+    admin = await make_person(app, client, role="admin", jurisdiction_code=w.tree.code)
+    key = (await client.post("/v1/api-keys", headers=admin.headers,
+                             json={"name": "big screen", "jurisdiction_code": w.tree.station_a})).json()["key"]
+    r = await client.get("/v1/exports/checkins", headers={"X-API-Key": key, "X-Request-ID": "export-1"})
+    assert r.status_code == 200, r.text
+    got = as_dicts(read_csv(r.content))
+    async with unit_of_work(app.state.pool) as db:
+        stored = await db.fetch("""
+            SELECT CAST(c.id AS text) AS id, c.accuracy_m, c.kind FROM checkins c
+            JOIN jurisdictions j ON j.code = c.jurisdiction_code
+            WHERE j.path <@ (SELECT path FROM jurisdictions WHERE code = :code)
+            ORDER BY c.recorded_at, c.id""", {"code": w.tree.station_a})
+    assert [(g["签到编号"], float(g["定位精度(米)"]), g["类型"]) for g in got] == [
+        (x["id"], x["accuracy_m"], x["kind"]) for x in stored]
+    assert len(got) == len(mine) + len(theirs)
+    [entry] = await export_entries(app, r.headers["x-export-id"])
+    assert entry["changes"]["rows"] == len(stored)
+    async with unit_of_work(app.state.pool) as db:
+        row = await db.fetchrow("SELECT actor_kind, request_id FROM audit_log WHERE entity = 'export' "
+                                "AND entity_id = :id", {"id": r.headers["x-export-id"]})
+    assert dict(row) == {"actor_kind": "api_key", "request_id": "export-1"}
+
+
 async def test_checkins_of_another_county_never_appear(app, client):
     w, _, _ = await _checkins(app, client)
     other = await make_tree(app)
