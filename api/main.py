@@ -9,6 +9,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from api import checkins as checkins_api
 from api import duty as duty_api
+from api import exports as exports_api
 from api import identity, lean, operations, problems, schools
 from api import incidents as incidents_api
 from api import map as map_page
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(share_links_api.router)
     map_page.install(app)  # /, /map and /map/static/… (not in the OpenAPI document)
     app.include_router(ogc_api.router)
+    app.include_router(exports_api.router)
     return app
 
 

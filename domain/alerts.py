@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from domain import audit, events, jurisdictions
 from domain.callers import Caller, Role
@@ -155,6 +156,20 @@ async def sweep_uncovered_posts(db: Db, now: datetime, *, grace_s: int | None = 
     } for r in rows])
 
 
+def filter_sql(*, scope: str, kind: str | None = None, school_id: uuid.UUID | None = None,
+               at_from: datetime | None = None, at_to: datetime | None = None,
+               acknowledged: bool | None = None) -> tuple[str, dict[str, Any]]:
+    """The condition (on `a` and `j`) and parameters selecting the alerts a filter keeps inside the ltree `scope`;
+    shared by the list and the export."""
+    return """j.path <@ CAST(:scope AS ltree)
+          AND (CAST(:kind AS text) IS NULL OR a.kind = :kind)
+          AND (CAST(:school AS uuid) IS NULL OR a.school_id = :school)
+          AND (CAST(:t0 AS timestamptz) IS NULL OR a.at >= :t0)
+          AND (CAST(:t1 AS timestamptz) IS NULL OR a.at < :t1)
+          AND (CAST(:acked AS boolean) IS NULL OR (a.acknowledged_at IS NOT NULL) = :acked)""", {
+        "scope": scope, "kind": kind, "school": school_id, "t0": at_from, "t1": at_to, "acked": acknowledged}
+
+
 async def list_page(db: Db, *, caller: Caller, limit: int, cursor: str | None,
                     kind: str | None = None, school_id: uuid.UUID | None = None,
                     jurisdiction_code: str | None = None, at_from: datetime | None = None,
@@ -162,21 +177,17 @@ async def list_page(db: Db, *, caller: Caller, limit: int, cursor: str | None,
     """Alerts in the caller's jurisdictions, newest first; `acknowledged=False` gives those still open."""
     after = decode_cursor(cursor, arity=2)
     scope = await jurisdictions.narrowed_scope(db, caller=caller, code=jurisdiction_code)
+    where, params = filter_sql(scope=scope, kind=kind, school_id=school_id, at_from=at_from, at_to=at_to,
+                               acknowledged=acknowledged)
     rows = await db.fetch(f"""
         SELECT {ALERT_COLUMNS}
         FROM duty_alerts a JOIN jurisdictions j ON j.code = a.jurisdiction_code
-        WHERE j.path <@ CAST(:scope AS ltree)
-          AND (CAST(:kind AS text) IS NULL OR a.kind = :kind)
-          AND (CAST(:school AS uuid) IS NULL OR a.school_id = :school)
-          AND (CAST(:t0 AS timestamptz) IS NULL OR a.at >= :t0)
-          AND (CAST(:t1 AS timestamptz) IS NULL OR a.at < :t1)
-          AND (CAST(:acked AS boolean) IS NULL OR (a.acknowledged_at IS NOT NULL) = :acked)
+        WHERE {where}
           AND (CAST(:a_at AS timestamptz) IS NULL
                OR (a.at, a.id) < (CAST(:a_at AS timestamptz), CAST(:a_id AS uuid)))
         ORDER BY a.at DESC, a.id DESC LIMIT :n
-    """, {"scope": scope, "kind": kind, "school": school_id, "t0": at_from, "t1": at_to, "acked": acknowledged,
-           "a_at": datetime.fromisoformat(after[0]) if after else None, "a_id": after[1] if after else None,
-           "n": limit + 1})
+    """, {**params, "a_at": datetime.fromisoformat(after[0]) if after else None,
+           "a_id": after[1] if after else None, "n": limit + 1})
     return page_of([dict(r) for r in rows], limit=limit, key=lambda r: [r["at"].isoformat(), str(r["id"])])
 
 

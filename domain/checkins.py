@@ -429,6 +429,39 @@ async def ingest(db: Db, *, caller: Caller, items: list[CheckinInput | DomainErr
     return outcomes
 
 
+def filter_sql(*, caller: Caller, scope: str, officer_id: uuid.UUID | None = None,
+               school_id: uuid.UUID | None = None, post_id: uuid.UUID | None = None,
+               shift_id: uuid.UUID | None = None, recorded_from: datetime | None = None,
+               recorded_to: datetime | None = None, bbox: tuple[float, float, float, float] | None = None,
+               flags: list[str] | None = None) -> tuple[str, dict[str, Any]]:
+    """The condition (on `c` and `j`) and parameters selecting the check-ins a caller may list inside the ltree
+    `scope`: officers only their own, the others those in their jurisdictions or whose place is there (and their
+    own). Shared by the
+    list and the export, so both keep the same check-ins."""
+    if caller.role is Role.officer:
+        officer_id = caller.user_id
+    params: dict[str, Any] = {
+        "scope": scope, "me": caller.user_id, "officer": officer_id, "school": school_id, "post": post_id, "shift": shift_id,
+        "r0": recorded_from, "r1": recorded_to, "flags": flags or None,
+    }
+    box = ""
+    if bbox is not None:
+        condition, box_params = bbox_condition("c.location", bbox)
+        box = f"AND {condition}"
+        params.update(box_params)
+    # A check-in inside another jurisdiction's zone belongs to the officer's; the place (`place_code`) reads it too.
+    return f"""(j.path <@ CAST(:scope AS ltree) OR c.officer_id = CAST(:me AS uuid)
+               OR (c.place_code IS NOT NULL AND EXISTS (
+                   SELECT 1 FROM jurisdictions pj WHERE pj.code = c.place_code AND pj.path <@ CAST(:scope AS ltree))))
+          AND (CAST(:officer AS uuid) IS NULL OR c.officer_id = :officer)
+          AND (CAST(:school AS uuid) IS NULL OR c.school_id = :school)
+          AND (CAST(:post AS uuid) IS NULL OR c.post_id = :post)
+          AND (CAST(:shift AS uuid) IS NULL OR c.shift_id = :shift)
+          AND (CAST(:r0 AS timestamptz) IS NULL OR c.recorded_at >= :r0)
+          AND (CAST(:r1 AS timestamptz) IS NULL OR c.recorded_at < :r1)
+          AND (CAST(:flags AS text[]) IS NULL OR c.flags && CAST(:flags AS text[])) {box}""", params
+
+
 async def list_page(db: Db, *, caller: Caller, limit: int, cursor: str | None,
                     officer_id: uuid.UUID | None = None, school_id: uuid.UUID | None = None,
                     post_id: uuid.UUID | None = None, shift_id: uuid.UUID | None = None,
@@ -438,34 +471,19 @@ async def list_page(db: Db, *, caller: Caller, limit: int, cursor: str | None,
     """Check-ins by (recorded_at, id); officers see only their own, the others those in their jurisdictions."""
     after = decode_cursor(cursor, arity=2)
     scope = await jurisdictions.narrowed_scope(db, caller=caller, code=jurisdiction_code)
-    if caller.role is Role.officer:
-        officer_id = caller.user_id
-    params: dict[str, Any] = {
-        "scope": scope, "me": caller.user_id, "officer": officer_id, "school": school_id, "post": post_id, "shift": shift_id,
-        "r0": recorded_from, "r1": recorded_to, "flags": flags or None,
+    where, params = filter_sql(caller=caller, scope=scope, officer_id=officer_id, school_id=school_id,
+                               post_id=post_id, shift_id=shift_id, recorded_from=recorded_from,
+                               recorded_to=recorded_to, bbox=bbox, flags=flags)
+    params.update({
         "a_at": datetime.fromisoformat(after[0]) if after else None, "a_id": after[1] if after else None,
         "n": limit + 1,
-    }
-    box = ""
-    if bbox is not None:
-        condition, box_params = bbox_condition("c.location", bbox)
-        box = f"AND {condition}"
-        params.update(box_params)
+    })
     rows = await db.fetch(f"""
         SELECT {COLUMNS}
         FROM checkins c JOIN jurisdictions j ON j.code = c.jurisdiction_code
-        LEFT JOIN jurisdictions pj ON pj.code = c.place_code
-        WHERE (j.path <@ CAST(:scope AS ltree) OR pj.path <@ CAST(:scope AS ltree)
-               OR c.officer_id = CAST(:me AS uuid))
-          AND (CAST(:officer AS uuid) IS NULL OR c.officer_id = :officer)
-          AND (CAST(:school AS uuid) IS NULL OR c.school_id = :school)
-          AND (CAST(:post AS uuid) IS NULL OR c.post_id = :post)
-          AND (CAST(:shift AS uuid) IS NULL OR c.shift_id = :shift)
-          AND (CAST(:r0 AS timestamptz) IS NULL OR c.recorded_at >= :r0)
-          AND (CAST(:r1 AS timestamptz) IS NULL OR c.recorded_at < :r1)
-          AND (CAST(:flags AS text[]) IS NULL OR c.flags && CAST(:flags AS text[]))
+        WHERE {where}
           AND (CAST(:a_at AS timestamptz) IS NULL
-               OR (c.recorded_at, c.id) > (CAST(:a_at AS timestamptz), CAST(:a_id AS uuid))) {box}
+               OR (c.recorded_at, c.id) > (CAST(:a_at AS timestamptz), CAST(:a_id AS uuid)))
         ORDER BY c.recorded_at, c.id LIMIT :n
     """, params)
     return page_of([answer(r) for r in rows], limit=limit,

@@ -26,7 +26,7 @@ GROUPS = ("school", "jurisdiction")
 
 SHIFTS_OF_DAY = """
     SELECT sh.id AS shift_id, sh.officer_id, u.display_name AS officer_name, sh.post_id, p.name AS post_name,
-           p.school_id, s.name AS school_name, sh.jurisdiction_code, j.name AS jurisdiction_name,
+           p.school_id, s.name AS school_name, sh.jurisdiction_code, j.name AS jurisdiction_name, j.time_zone,
            sh.starts_at, sh.ends_at, sh.window_name
     FROM shifts sh
     JOIN posts p ON p.id = sh.post_id

@@ -338,25 +338,15 @@ class IncidentFilter:
     jurisdiction_code: str | None = None
 
 
-async def list_page(db: Db, *, caller: Caller, f: IncidentFilter, limit: int, cursor: str | None,
-                    now: datetime) -> tuple[list[dict], str | None]:
-    """Incidents in the caller's jurisdictions, newest alarm first (keyset on alarm_at, id). `school_id` keeps
-    those in that school's zone, `near` those within `radius_m` of the point, `bbox` those inside the box,
-    `from`/`to` bound `alarm_at` (from inclusive, to exclusive)."""
-    after = decode_cursor(cursor, arity=2)
-    scope = await jurisdictions.narrowed_scope(db, caller=caller, code=f.jurisdiction_code)
+def filter_sql(f: IncidentFilter, *, scope: str) -> tuple[list[str], dict[str, Any]]:
+    """The conditions (on `i` and `j`) and parameters that select the incidents a filter keeps inside the
+    ltree `scope`: shared by the list and the export, so both keep the same incidents."""
     if f.category is not None and f.category not in CATEGORIES:
         raise InvalidInput(f"category must be one of {', '.join(CATEGORIES)}", field="category")
     if f.status is not None and f.status not in STATUS_RANK:
         raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", field="status")
-    params: dict[str, Any] = {"scope": scope, "limit_plus_one": limit + 1}
+    params: dict[str, Any] = {"scope": scope}
     where = ["j.path <@ CAST(:scope AS ltree)"]
-    if after:
-        try:
-            params.update(after_at=datetime.fromisoformat(after[0]), after_id=uuid.UUID(after[1]))
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput("cursor is not one this server issued", field="cursor") from exc
-        where.append("(i.alarm_at, i.id) < (:after_at, :after_id)")
     if f.school_id is not None:
         where.append("i.zone_school_ids @> ARRAY[CAST(:school_id AS uuid)]")
         params["school_id"] = f.school_id
@@ -378,6 +368,24 @@ async def list_page(db: Db, *, caller: Caller, f: IncidentFilter, limit: int, cu
     if f.to is not None:
         where.append("i.alarm_at < :to")
         params["to"] = f.to
+    return where, params
+
+
+async def list_page(db: Db, *, caller: Caller, f: IncidentFilter, limit: int, cursor: str | None,
+                    now: datetime) -> tuple[list[dict], str | None]:
+    """Incidents in the caller's jurisdictions, newest alarm first (keyset on alarm_at, id). `school_id` keeps
+    those in that school's zone, `near` those within `radius_m` of the point, `bbox` those inside the box,
+    `from`/`to` bound `alarm_at` (from inclusive, to exclusive)."""
+    after = decode_cursor(cursor, arity=2)
+    scope = await jurisdictions.narrowed_scope(db, caller=caller, code=f.jurisdiction_code)
+    where, params = filter_sql(f, scope=scope)
+    params["limit_plus_one"] = limit + 1
+    if after:
+        try:
+            params.update(after_at=datetime.fromisoformat(after[0]), after_id=uuid.UUID(after[1]))
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput("cursor is not one this server issued", field="cursor") from exc
+        where.append("(i.alarm_at, i.id) < (:after_at, :after_id)")
     # A prepared generic plan can sort every match of a wide bbox; plan each listing for its own values.
     await db.execute("SET LOCAL plan_cache_mode = force_custom_plan")
     rows = await db.fetch(f"""

@@ -101,6 +101,16 @@ class Settings(BaseSettings):
             raise ValueError("HUXIAO_MAP_TILE_URL must be an http(s) URL template with {z}, {x} and {y}")
         return value
 
+    # Exports (CSV/XLSX).
+    export_max_concurrent: int = Field(default=4, description="Exports a worker runs at once (each holds a "
+                                       "database connection while it streams); more are answered 429.")
+    export_statement_timeout_ms: int = Field(default=30 * 60 * 1000, description="Statement timeout of an "
+                                             "export's query (a slow client slows the COPY down).")
+    export_stall_timeout_s: float = Field(default=300.0, description="An export whose client takes nothing for "
+                                          "this long is ended.")
+    export_tmpdir: str | None = Field(default=None, description="Where XLSX files are built (default: the "
+                                      "system's temporary directory).")
+
     def resolved_jwt_secret(self) -> str:
         """The signing key: the configured one, else one kept under the data directory."""
         if self.jwt_secret:

@@ -65,7 +65,7 @@ async def test_no_answer_carries_a_hash_or_a_stored_key(app, client):
                                 json={"name": "wall", "jurisdiction_code": tree.code})
     assert created.json()["key"].startswith("hx_")  # shown once, in the answer that made it
     reads = ["/v1/me", "/v1/users", f"/v1/users/{officer.id}", "/v1/api-keys", "/v1/share-links",
-             f"/v1/audit?entity=api_key", "/v1/jurisdictions"]
+             "/v1/audit?entity=api_key", "/v1/jurisdictions"]
     for path in reads:
         r = await client.get(path, headers=admin.headers)
         assert r.status_code == 200, (path, r.text)

@@ -62,3 +62,12 @@ async def test_officers_and_viewers_cannot_acknowledge_alerts_or_change_incident
         r = await client.patch("/v1/incidents/00000000-0000-0000-0000-000000000001", headers=callers[who],
                                json={"status": "closed"})
         assert r.status_code in (403, 404), (who, r.status_code)
+
+
+async def test_viewers_never_read_officers_positions(client, callers):
+    for who in ("viewer", "viewer key"):
+        for path in ("/v1/checkins", "/v1/exports/checkins", "/v1/units/positions",
+                     "/ogc/collections/checkins/items"):
+            r = await client.get(path, headers=callers[who])
+            assert r.status_code in (403, 404), (who, path, r.status_code)
+    assert (await client.get("/v1/exports/checkins", headers=callers["commander"])).status_code == 200

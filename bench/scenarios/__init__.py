@@ -68,9 +68,9 @@ class Context:
 
 
 def _registry() -> dict:
-    from bench.scenarios import auth, checkins, incidents, ogc, peer, platform, zones
+    from bench.scenarios import auth, checkins, exports, incidents, ogc, peer, platform, zones
 
-    return {m.NAME: m for m in (peer, platform, auth, zones, checkins, incidents, ogc)}
+    return {m.NAME: m for m in (peer, platform, auth, zones, checkins, incidents, ogc, exports)}
 
 
 SCENARIOS = _registry()
