@@ -1,0 +1,276 @@
+"""Database outage: PostgreSQL is stopped mid-load (`pg_ctl stop -m immediate`) and started again, several times.
+
+    python -m tests.reliability.database_outage        (or `make test-reliability`)
+
+A cluster of its own is made for it under /tmp/huxiao-outage-XXXX (the shared one is never stopped), with a
+migrated database; `huxiao serve --workers 2` serves it while clients post check-ins and incidents, read lists
+and probe `/readyz`. Each cycle stops the database for a while, then starts it again. The promise checked:
+
+- during the outage `/readyz` answers 503 with `Retry-After` within 2 s;
+- every write answers 503 problem+json with `Retry-After` within the configured timeout
+  (`HUXIAO_DB_POOL_TIMEOUT_S`, + 1 s of slack for a loaded machine): no hang, no 500;
+- no request anywhere in the run answers 500;
+- within 5 s of the database coming back, requests succeed without restarting the API (every request started
+  5 s or more after the restart succeeds);
+- every write acknowledged (201) before, between or after the outages is in the database at the end.
+
+Parameters (environment): HUXIAO_OUTAGE_CYCLES (3), HUXIAO_OUTAGE_SECONDS (10), HUXIAO_OUTAGE_CLIENTS (6),
+HUXIAO_OUTAGE_WORKERS (2), HUXIAO_OUTAGE_RECOVERY_S (5), HUXIAO_OUTAGE_POOL_TIMEOUT_S (the server's
+HUXIAO_DB_POOL_TIMEOUT_S, 5), HUXIAO_OUTAGE_KEEP=1 keeps the cluster for a look afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from tests.reliability.common import (
+    OutageCluster,
+    ServerGroup,
+    env_float,
+    env_int,
+    log,
+    log_in,
+    run,
+    seed_people,
+    write_results,
+)
+
+READYZ_LIMIT_S = 2.0
+CODE = "RELOUT"
+LON, LAT = 100.0, 40.0  # far from every demo school
+
+
+@dataclass
+class Answer:
+    kind: str  # checkin | incident | list | readyz
+    started: float
+    ended: float
+    status: int  # 0: no answer (transport error)
+    problem: bool = False
+    retry_after: bool = False
+    error: str = ""
+    id: str | None = None
+
+    @property
+    def seconds(self) -> float:
+        return self.ended - self.started
+
+
+@dataclass
+class Cycle:
+    down_at: float = 0.0  # pg_ctl stop returned
+    up_at: float = 0.0  # pg_ctl start returned (recovery done, accepting connections)
+    first_success_after_up: float | None = None
+
+
+@dataclass
+class Run:
+    answers: list[Answer] = field(default_factory=list)
+    cycles: list[Cycle] = field(default_factory=list)
+    stop: bool = False
+
+
+def checkin_body() -> dict:
+    return {"id": str(uuid.uuid4()), "kind": "heartbeat", "accuracy_m": 10,
+            "recorded_at": (datetime.now(UTC) - timedelta(seconds=5)).isoformat(),
+            "location": {"type": "Point", "coordinates": [LON + random.uniform(0, 0.01), LAT + random.uniform(0, 0.01)]}}
+
+
+def incident_body() -> dict:
+    return {"id": str(uuid.uuid4()), "category": "other", "severity": 3, "source": "patrol",
+            "alarm_at": (datetime.now(UTC) - timedelta(seconds=5)).isoformat(),
+            "location": {"type": "Point", "coordinates": [LON + random.uniform(0, 0.01), LAT + random.uniform(0, 0.01)]}}
+
+
+async def call(client: httpx.AsyncClient, state: Run, kind: str, method: str, path: str, *,
+               headers: dict | None = None, json: dict | None = None) -> Answer:
+    started = time.monotonic()
+    try:
+        r = await client.request(method, path, headers=headers, json=json)
+        a = Answer(kind, started, time.monotonic(), r.status_code,
+                   problem=r.headers.get("content-type", "").startswith("application/problem+json"),
+                   retry_after="retry-after" in r.headers, id=(json or {}).get("id"))
+    except httpx.HTTPError as exc:
+        a = Answer(kind, started, time.monotonic(), 0, error=repr(exc), id=(json or {}).get("id"))
+    state.answers.append(a)
+    return a
+
+
+async def writer(client: httpx.AsyncClient, state: Run, person, pause_s: float) -> None:
+    while not state.stop:
+        await call(client, state, "checkin", "POST", "/v1/checkins", headers=person.headers, json=checkin_body())
+        if random.random() < 0.3:
+            await call(client, state, "incident", "POST", "/v1/incidents", headers=person.headers,
+                       json=incident_body())
+        if random.random() < 0.3:
+            await call(client, state, "list", "GET", "/v1/incidents?limit=5", headers=person.headers)
+        await asyncio.sleep(pause_s)
+
+
+async def prober(client: httpx.AsyncClient, state: Run) -> None:
+    while not state.stop:
+        await call(client, state, "readyz", "GET", "/readyz")
+        await asyncio.sleep(0.2)
+
+
+async def main() -> bool:
+    cycles = env_int("HUXIAO_OUTAGE_CYCLES", 3)
+    outage_s = env_float("HUXIAO_OUTAGE_SECONDS", 10)
+    clients = env_int("HUXIAO_OUTAGE_CLIENTS", 6)
+    workers = env_int("HUXIAO_OUTAGE_WORKERS", 2)
+    recovery_limit_s = env_float("HUXIAO_OUTAGE_RECOVERY_S", 5)
+    pool_timeout_s = env_float("HUXIAO_OUTAGE_POOL_TIMEOUT_S", 5)
+    write_limit_s = pool_timeout_s + 1.0
+    began = time.monotonic()
+
+    log("making a cluster of its own under /tmp (the shared cluster is never stopped)")
+    cluster = OutageCluster()
+    server = None
+    try:
+        from cli.databases import ensure_database, migrate
+
+        url = cluster.url("huxiao_outage")
+        await asyncio.to_thread(ensure_database, url)
+        await asyncio.to_thread(migrate, url)
+        people = await seed_people(url, code=CODE, officers=clients)
+        officers = [p for p in people if p.role == "officer"]
+        server = ServerGroup(url, workers=workers, extra_env={"HUXIAO_DB_POOL_TIMEOUT_S": str(pool_timeout_s)})
+        server.start()
+        server.wait_ready(path="/readyz")
+        await log_in(server.base_url, officers)
+        log(f"cluster on port {cluster.port}, server {server.base_url} ({workers} workers), {clients} clients")
+
+        state = Run()
+        limits = httpx.Limits(max_connections=clients * 2 + 4)
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30, limits=limits) as client:
+            tasks = [asyncio.create_task(writer(client, state, p, 0.05)) for p in officers]
+            tasks.append(asyncio.create_task(prober(client, state)))
+            await asyncio.sleep(5)
+            for n in range(cycles):
+                cycle = Cycle()
+                await asyncio.to_thread(cluster.stop_immediate)
+                cycle.down_at = time.monotonic()
+                log(f"cycle {n + 1}/{cycles}: database stopped (immediate)")
+                await asyncio.sleep(outage_s)
+                await asyncio.to_thread(cluster.start)
+                cycle.up_at = time.monotonic()
+                log(f"cycle {n + 1}/{cycles}: database started again")
+                state.cycles.append(cycle)
+                await asyncio.sleep(max(10.0, recovery_limit_s + 5))
+            state.stop = True
+            await asyncio.gather(*tasks)
+        figures, ok = await judge(state, url, write_limit_s=write_limit_s, recovery_limit_s=recovery_limit_s)
+        figures.update(workers=workers, clients=clients, outage_s=outage_s, pool_timeout_s=pool_timeout_s,
+                       wall_s=round(time.monotonic() - began, 1), server_starts=server.starts)
+        path = write_results("database-outage", figures)
+        log(f"figures written to {path}")
+        for key, value in figures.items():
+            print(f"{key}: {value}")
+        print("PASS" if ok else "FAIL")
+        return ok
+    finally:
+        if server is not None:
+            server.stop()
+        if os.environ.get("HUXIAO_OUTAGE_KEEP") != "1":
+            cluster.remove()
+        else:
+            log(f"kept the cluster under {cluster.home}")
+
+
+async def judge(state: Run, url: str, *, write_limit_s: float, recovery_limit_s: float) -> tuple[dict, bool]:
+    failures: list[str] = []
+    answers = state.answers
+    five_hundreds = [a for a in answers if a.status >= 500 and a.status != 503]
+    no_answer = [a for a in answers if a.status == 0]
+    if five_hundreds:
+        failures.append(f"{len(five_hundreds)} answers 5xx other than 503: {sorted({a.status for a in five_hundreds})}")
+    if no_answer:
+        failures.append(f"{len(no_answer)} requests got no answer: {no_answer[0].error}")
+    during = []
+    recoveries = []
+    late_failures = []
+    for c in state.cycles:
+        inside = [a for a in answers if a.started >= c.down_at and a.ended <= c.up_at]
+        during.extend(inside)
+        successes = sorted(a.ended for a in answers if a.started >= c.up_at and 200 <= a.status < 300)
+        recoveries.append(round(successes[0] - c.up_at, 2) if successes else None)
+        late_failures.extend(a for a in answers if a.started >= c.up_at + recovery_limit_s
+                             and not 200 <= a.status < 300 and a.started < c.up_at + 60)
+    ready = [a for a in during if a.kind == "readyz"]
+    writes = [a for a in during if a.kind in ("checkin", "incident")]
+    reads = [a for a in during if a.kind == "list"]
+    bad_ready = [a for a in ready if a.status != 503 or not a.retry_after or a.seconds > READYZ_LIMIT_S]
+    bad_writes = [a for a in writes if a.status != 503 or not a.problem or not a.retry_after
+                  or a.seconds > write_limit_s]
+    bad_reads = [a for a in reads if a.status != 503 or not a.problem or a.seconds > write_limit_s]
+    if not ready or not writes:
+        failures.append("no requests fell inside an outage")
+    if bad_ready:
+        failures.append(f"{len(bad_ready)} /readyz answers during outages were not 503 + Retry-After within "
+                        f"{READYZ_LIMIT_S} s (e.g. {bad_ready[0]})")
+    if bad_writes:
+        failures.append(f"{len(bad_writes)} writes during outages were not 503 problem+json within "
+                        f"{write_limit_s} s (e.g. {bad_writes[0]})")
+    if bad_reads:
+        failures.append(f"{len(bad_reads)} reads during outages were not 503 problem+json (e.g. {bad_reads[0]})")
+    if any(r is None or r > recovery_limit_s for r in recoveries):
+        failures.append(f"recovery after the restart took {recoveries} s (limit {recovery_limit_s} s)")
+    if late_failures:
+        failures.append(f"{len(late_failures)} requests started ≥ {recovery_limit_s} s after a restart failed "
+                        f"(e.g. {late_failures[0]})")
+
+    acked = {a.kind: set() for a in answers}
+    for a in answers:
+        if a.status == 201 and a.id:
+            acked[a.kind].add(a.id)
+    stored = await stored_ids(url, acked.get("checkin", set()), acked.get("incident", set()))
+    lost = {kind: len(acked.get(kind, set()) - stored[kind]) for kind in ("checkin", "incident")}
+    if any(lost.values()):
+        failures.append(f"acknowledged writes missing after the outages: {lost}")
+
+    def worst(items: list[Answer]) -> float | None:
+        return round(max(a.seconds for a in items), 3) if items else None
+
+    figures = {
+        "cycles": len(state.cycles),
+        "requests": len(answers),
+        "requests_during_outages": len(during),
+        "readyz_during_outages": len(ready), "readyz_worst_s": worst(ready),
+        "writes_during_outages": len(writes), "writes_worst_s": worst(writes),
+        "reads_during_outages": len(reads), "reads_worst_s": worst(reads),
+        "answers_5xx_other_than_503": len(five_hundreds),
+        "answers_503_total": sum(1 for a in answers if a.status == 503),
+        "recovery_s_per_cycle": recoveries,
+        "failed_requests_after_recovery_window": len(late_failures),
+        "acknowledged_checkins": len(acked.get("checkin", ())),
+        "acknowledged_incidents": len(acked.get("incident", ())),
+        "acknowledged_lost": lost,
+        "failures": failures,
+    }
+    return figures, not failures
+
+
+async def stored_ids(url: str, checkins: set[str], incidents: set[str]) -> dict[str, set[str]]:
+    import asyncpg
+
+    from domain.database import plain_url
+
+    conn = await asyncpg.connect(plain_url(url))
+    try:
+        got_c = await conn.fetch("SELECT id::text FROM checkins WHERE id = ANY($1::uuid[])", list(checkins))
+        got_i = await conn.fetch("SELECT id::text FROM incidents WHERE id = ANY($1::uuid[])", list(incidents))
+    finally:
+        await conn.close()
+    return {"checkin": {r[0] for r in got_c}, "incident": {r[0] for r in got_i}}
+
+
+if __name__ == "__main__":
+    run(main)
