@@ -22,6 +22,7 @@ HUXIAO_DB_POOL_TIMEOUT_S, 5), HUXIAO_OUTAGE_KEEP=1 keeps the cluster for a look 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import time
@@ -44,6 +45,7 @@ from tests.reliability.common import (
 )
 
 READYZ_LIMIT_S = 2.0
+LIVE_LAG_LIMIT_S = 2.0  # an event reaches an open stream this soon after it was written, once recovered
 CODE = "RELOUT"
 LON, LAT = 100.0, 40.0  # far from every demo school
 
@@ -66,15 +68,28 @@ class Answer:
 
 @dataclass
 class Cycle:
-    down_at: float = 0.0  # pg_ctl stop returned
-    up_at: float = 0.0  # pg_ctl start returned (recovery done, accepting connections)
-    first_success_after_up: float | None = None
+    down_at: float = 0.0  # pg_ctl stop returned (monotonic clock)
+    up_at: float = 0.0  # pg_ctl start returned: recovery done, accepting connections (monotonic clock)
+    up_wall: float = 0.0  # the same moment on the wall clock (events carry the database's time)
+    down_wall: float = 0.0
+    stopping_at: float = 0.0  # pg_ctl stop called (monotonic clock): from here on the database may be gone
+    stopping_wall: float = 0.0
+
+
+@dataclass
+class Delivery:
+    """One event received on the live feed: when it was written (`at`, the database's clock) and received."""
+
+    at: float
+    received: float
 
 
 @dataclass
 class Run:
     answers: list[Answer] = field(default_factory=list)
     cycles: list[Cycle] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+    stream_connects: int = 0
     stop: bool = False
 
 
@@ -115,6 +130,31 @@ async def writer(client: httpx.AsyncClient, state: Run, person, pause_s: float) 
         await asyncio.sleep(pause_s)
 
 
+async def watcher(client: httpx.AsyncClient, state: Run, person) -> None:
+    """An open live feed, reconnecting (with `Last-Event-ID`) whenever it ends, as an EventSource does."""
+    last = None
+    while not state.stop:
+        headers = dict(person.headers)
+        if last is not None:
+            headers["Last-Event-ID"] = str(last)
+        try:
+            async with client.stream("GET", "/v1/stream", headers=headers,
+                                     timeout=httpx.Timeout(10, read=3)) as r:
+                if r.status_code == 200:
+                    state.stream_connects += 1
+                    async for line in r.aiter_lines():
+                        if line.startswith("id:"):
+                            last = int(line[3:].strip())
+                        elif line.startswith("data:"):
+                            at = datetime.fromisoformat(json.loads(line[5:])["at"]).timestamp()
+                            state.deliveries.append(Delivery(at, time.time()))
+                        if state.stop:
+                            return
+        except (httpx.HTTPError, ValueError):
+            pass
+        await asyncio.sleep(0.5)
+
+
 async def prober(client: httpx.AsyncClient, state: Run) -> None:
     while not state.stop:
         await call(client, state, "readyz", "GET", "/readyz")
@@ -142,10 +182,11 @@ async def main() -> bool:
         await asyncio.to_thread(migrate, url)
         people = await seed_people(url, code=CODE, officers=clients)
         officers = [p for p in people if p.role == "officer"]
+        commander = next(p for p in people if p.role == "commander")
         server = ServerGroup(url, workers=workers, extra_env={"HUXIAO_DB_POOL_TIMEOUT_S": str(pool_timeout_s)})
         server.start()
         server.wait_ready(path="/readyz")
-        await log_in(server.base_url, officers)
+        await log_in(server.base_url, people)
         log(f"cluster on port {cluster.port}, server {server.base_url} ({workers} workers), {clients} clients")
 
         state = Run()
@@ -153,15 +194,16 @@ async def main() -> bool:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=30, limits=limits) as client:
             tasks = [asyncio.create_task(writer(client, state, p, 0.05)) for p in officers]
             tasks.append(asyncio.create_task(prober(client, state)))
+            tasks.append(asyncio.create_task(watcher(client, state, commander)))
             await asyncio.sleep(5)
             for n in range(cycles):
-                cycle = Cycle()
+                cycle = Cycle(stopping_at=time.monotonic(), stopping_wall=time.time())
                 await asyncio.to_thread(cluster.stop_immediate)
-                cycle.down_at = time.monotonic()
+                cycle.down_at, cycle.down_wall = time.monotonic(), time.time()
                 log(f"cycle {n + 1}/{cycles}: database stopped (immediate)")
                 await asyncio.sleep(outage_s)
                 await asyncio.to_thread(cluster.start)
-                cycle.up_at = time.monotonic()
+                cycle.up_at, cycle.up_wall = time.monotonic(), time.time()
                 log(f"cycle {n + 1}/{cycles}: database started again")
                 state.cycles.append(cycle)
                 await asyncio.sleep(max(10.0, recovery_limit_s + 5))
@@ -197,13 +239,14 @@ async def judge(state: Run, url: str, *, write_limit_s: float, recovery_limit_s:
     during = []
     recoveries = []
     late_failures = []
-    for c in state.cycles:
+    for n, c in enumerate(state.cycles):
+        ends = state.cycles[n + 1].stopping_at if n + 1 < len(state.cycles) else float("inf")  # the next outage
         inside = [a for a in answers if a.started >= c.down_at and a.ended <= c.up_at]
         during.extend(inside)
         successes = sorted(a.ended for a in answers if a.started >= c.up_at and 200 <= a.status < 300)
         recoveries.append(round(successes[0] - c.up_at, 2) if successes else None)
         late_failures.extend(a for a in answers if a.started >= c.up_at + recovery_limit_s
-                             and not 200 <= a.status < 300 and a.started < c.up_at + 60)
+                             and not 200 <= a.status < 300 and a.ended < ends)
     ready = [a for a in during if a.kind == "readyz"]
     writes = [a for a in during if a.kind in ("checkin", "incident")]
     reads = [a for a in during if a.kind == "list"]
@@ -227,6 +270,22 @@ async def judge(state: Run, url: str, *, write_limit_s: float, recovery_limit_s:
         failures.append(f"{len(late_failures)} requests started ≥ {recovery_limit_s} s after a restart failed "
                         f"(e.g. {late_failures[0]})")
 
+    # The live feed: once the database is back, events written reach an open stream at once again (the
+    # listener reconnects; the stream, ended by the outage, reconnects with Last-Event-ID and catches up).
+    feed_recovery = []
+    late_events = 0
+    for n, c in enumerate(state.cycles):
+        ends = state.cycles[n + 1].stopping_wall if n + 1 < len(state.cycles) else float("inf")
+        live = [d for d in state.deliveries if d.at >= c.up_wall and d.received - d.at <= 1.0]
+        feed_recovery.append(round(min(d.received for d in live) - c.up_wall, 2) if live else None)
+        late_events += sum(1 for d in state.deliveries if c.up_wall + recovery_limit_s <= d.at
+                           and d.received < ends and d.received - d.at > LIVE_LAG_LIMIT_S)
+    if any(r is None or r > recovery_limit_s for r in feed_recovery):
+        failures.append(f"the live feed was live again {feed_recovery} s after the restarts (limit {recovery_limit_s} s)")
+    if late_events:
+        failures.append(f"{late_events} events written ≥ {recovery_limit_s} s after a restart reached the open stream "
+                        f"more than {LIVE_LAG_LIMIT_S} s late")
+
     acked = {a.kind: set() for a in answers}
     for a in answers:
         if a.status == 201 and a.id:
@@ -249,6 +308,9 @@ async def judge(state: Run, url: str, *, write_limit_s: float, recovery_limit_s:
         "answers_5xx_other_than_503": len(five_hundreds),
         "answers_503_total": sum(1 for a in answers if a.status == 503),
         "recovery_s_per_cycle": recoveries,
+        "feed_live_again_s_per_cycle": feed_recovery,
+        "events_received": len(state.deliveries), "stream_connects": state.stream_connects,
+        "events_late_after_recovery": late_events,
         "failed_requests_after_recovery_window": len(late_failures),
         "acknowledged_checkins": len(acked.get("checkin", ())),
         "acknowledged_incidents": len(acked.get("incident", ())),
