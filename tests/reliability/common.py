@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -94,10 +95,38 @@ class OutageCluster:
     def start(self) -> None:
         self.cluster.start()
 
+    def _processes(self) -> list[int]:
+        """The postmaster's pid, then its children's (backends and helpers): this cluster's processes only."""
+        postmaster = int((self.cluster.pgdata / "postmaster.pid").read_text().split()[0])
+        children = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                except (OSError, ValueError, IndexError):
+                    continue
+                if ppid == postmaster:
+                    children.append(int(entry.name))
+        return [postmaster, *children]
+
+    def freeze(self) -> None:
+        """SIGSTOP to the postmaster (first, so it forks nothing new) and its children: connections are accepted
+        by the kernel and statements sent, but nothing answers (a frozen host, a cut-off network)."""
+        self._frozen = self._processes()
+        for pid in self._frozen:
+            os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        for pid in reversed(getattr(self, "_frozen", [])):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        self._frozen = []
+
     def remove(self) -> None:
         import shutil
 
         try:
+            self.thaw()
             self.cluster.stop(mode="immediate")
         finally:
             shutil.rmtree(self.home, ignore_errors=True)
