@@ -186,6 +186,15 @@ class ServerGroup:
         _wait_group_gone(self.proc.pid)
         self.proc = None
 
+    def remove_files(self, *, keep: bool) -> None:
+        """Remove the server's data directory and log, or say where they are (after a failed run)."""
+        if keep:
+            log(f"server log kept: {self.log_path}")
+        else:
+            import shutil
+
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
     def stop(self) -> None:
         if self.proc is None:
             return

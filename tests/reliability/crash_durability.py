@@ -232,6 +232,7 @@ async def main() -> bool:
     url = await asyncio.to_thread(throwaway_database, server_url(), "huxiao_crash")
     log(f"database {url.rsplit('/', 1)[-1]}")
     server = None
+    ok = False
     try:
         people = await seed_people(url, code=CODE, officers=officers_n, commanders=1)
         officers = [p for p in people if p.role == "officer"]
@@ -277,6 +278,7 @@ async def main() -> bool:
     finally:
         if server is not None:
             server.stop()
+            server.remove_files(keep=not ok)
         if os.environ.get("HUXIAO_CRASH_KEEP") != "1":
             from cli.databases import drop_database
 

@@ -185,6 +185,7 @@ async def main() -> bool:
     log("making a cluster of its own under /tmp (the shared cluster is never stopped)")
     cluster = OutageCluster()
     server = None
+    ok = False
     try:
         from cli.databases import ensure_database, migrate
 
@@ -236,6 +237,7 @@ async def main() -> bool:
     finally:
         if server is not None:
             server.stop()
+            server.remove_files(keep=not ok)
         if os.environ.get("HUXIAO_OUTAGE_KEEP") != "1":
             cluster.remove()
         else:
