@@ -7,7 +7,8 @@ open stream's jurisdiction contains the path) and hands it to the in-process sub
 - Event `id` is `events.id`; a client that reconnects with `Last-Event-ID` (or `?last_event_id=`) first gets every
   event after it from the table (replay), then the live ones.
 - A comment ping every 15 s keeps proxies from closing an idle stream.
-- The listener reconnects with backoff (0.5 s doubling to 30 s) when the database is down; it never stops the
+- The listener reconnects with backoff (0.5 s doubling to `HUXIAO_DB_RECONNECT_MAX_S`, 2 s) when the database is
+  down, so the feed is live again within seconds of the database's return; it never stops the
   app. After it reconnects, each subscriber catches up from the table, so nothing committed meanwhile is lost.
 """
 
@@ -39,7 +40,7 @@ router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
 
 HEARTBEAT_S = 15
 BACKOFF_FIRST_S = 0.5
-BACKOFF_MAX_S = 30.0
+BACKOFF_MAX_S = 2.0  # default of HUXIAO_DB_RECONNECT_MAX_S: the feed is live again this soon after an outage
 LISTENER_CHECK_S = 30.0
 SUBSCRIBER_QUEUE_MAX = 10_000
 REPLAY_PAGE = 1000
@@ -71,9 +72,10 @@ class Subscriber:
 class EventHub:
     """The process' single LISTEN connection and its subscribers."""
 
-    def __init__(self, dsn: str, db: Db | None = None):
+    def __init__(self, dsn: str, db: Db | None = None, *, backoff_max_s: float = BACKOFF_MAX_S):
         self.dsn = dsn
         self.db = db
+        self.backoff_max_s = backoff_max_s
         self.subscribers: set[Subscriber] = set()
         self.connected = False
         self._notes: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
@@ -184,7 +186,7 @@ class EventHub:
                     with contextlib.suppress(Exception):
                         conn.terminate()
             await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, BACKOFF_MAX_S)
+            backoff = min(backoff * 2, self.backoff_max_s)
 
 
     def _tell_state(self, connected: bool) -> None:
@@ -201,7 +203,7 @@ def listener_dsn(settings: Settings) -> str:
 
 async def start_hub(app: FastAPI, settings: Settings) -> None:
     """Start the process' listener (from the app lifespan); it connects in the background."""
-    hub = EventHub(listener_dsn(settings), app.state.db)
+    hub = EventHub(listener_dsn(settings), app.state.db, backoff_max_s=settings.db_reconnect_max_s)
     def credentials_changed(_payload: str) -> None:
         credentials.CALLERS.clear()
         hub.recheck_all()

@@ -185,9 +185,10 @@ class Cluster:
                 time.sleep(0.2)
         raise ClusterError(f"PostgreSQL did not start listening on 127.0.0.1:{port}; see {self.log_file}")
 
-    def stop(self) -> None:
+    def stop(self, mode: str = "fast") -> None:
+        """`pg_ctl stop -m fast` (or `immediate`: no checkpoint, recovered at the next start, as after a crash)."""
         if self.running():
-            _run(_as_pg_user([pg_bin("pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "stop"]))
+            _run(_as_pg_user([pg_bin("pg_ctl"), "-D", str(self.pgdata), "-m", mode, "-w", "stop"]))
 
     def url(self, dbname: str = "huxiao") -> str:
         port = self.recorded_port() or self.port or FIRST_PORT

@@ -86,7 +86,11 @@ class Db:
         args = q.args(params)
         if isinstance(self.conn, asyncpg.Pool):  # a pool that stays empty for long is a 503, not a hang
             async with self.conn.acquire(timeout=self.acquire_timeout_s) as conn:
-                return await getattr(conn, method)(q.sql, *args)
+                try:
+                    return await getattr(conn, method)(q.sql, *args)
+                except TimeoutError:
+                    conn.terminate()  # unanswered: do not wait for it again on release (see unit_of_work)
+                    raise
         return await getattr(self.conn, method)(q.sql, *args)
 
     async def fetch(self, statement: Query | str, params: Mapping[str, Any] | None = None) -> list[asyncpg.Record]:
@@ -201,7 +205,7 @@ async def create_pool(settings: Settings, *, url: str | None = None, min_size: i
         max_size=size,
         max_inactive_connection_lifetime=settings.db_pool_recycle_s,
         timeout=settings.db_connect_timeout_s,
-        command_timeout=None,
+        command_timeout=settings.command_timeout_s(),  # a database that stops answering: 503, not a hang
         server_settings=session,
         init=init_connection,
         reset=_no_reset,
@@ -210,9 +214,27 @@ async def create_pool(settings: Settings, *, url: str | None = None, min_size: i
 
 @asynccontextmanager
 async def unit_of_work(pool: asyncpg.Pool, *, acquire_timeout_s: float = 5.0) -> AsyncIterator[Db]:
-    """One connection and one transaction: committed when the block succeeds, rolled back when it raises."""
-    async with pool.acquire(timeout=acquire_timeout_s) as conn, conn.transaction():
-        yield Db(conn)
+    """One connection and one transaction: committed when the block succeeds, rolled back when it raises.
+
+    When a statement went unanswered for the command timeout (a frozen or cut-off database), the connection is
+    closed instead: a ROLLBACK would wait as long again, and closing it ends the transaction on the server."""
+    async with pool.acquire(timeout=acquire_timeout_s) as conn:
+        tx = conn.transaction()
+        try:
+            await tx.start()
+        except TimeoutError:
+            conn.terminate()
+            raise
+        try:
+            yield Db(conn)
+        except TimeoutError:
+            conn.terminate()
+            raise
+        except BaseException:
+            await tx.rollback()
+            raise
+        else:
+            await tx.commit()
 
 
 @asynccontextmanager

@@ -301,7 +301,11 @@ async def update(db: Db, *, caller: Caller, incident_id: uuid.UUID, changes: dic
         params["status"] = new
         stamp = STATUS_STAMP.get(new)
         if stamp:
-            sets.append(f"{stamp} = COALESCE({stamp}, :now)")
+            # `now` was read before the row lock was granted: a change that waited for another one is stamped no
+            # earlier than the stages already stamped, so the lifecycle's times follow its order.
+            earlier = [row[STATUS_STAMP[s]] for s in STATUSES[1:STATUS_RANK[new]]]
+            params["at"] = max([now, *(t for t in earlier if t is not None)])
+            sets.append(f"{stamp} = COALESCE({stamp}, :at)")
         changed["status"] = {"from": row["status"], "to": new}
     if "description" in changes and changes["description"] != row["description"]:
         if row["status"] == "closed":

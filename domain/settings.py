@@ -35,7 +35,14 @@ class Settings(BaseSettings):
                                      "before it is answered 503.")
     db_pool_recycle_s: int = Field(default=1800, description="Close connections idle for longer than this.")
     db_connect_timeout_s: float = 3.0
+    db_reconnect_max_s: float = Field(default=2.0, gt=0, le=60, description="Longest pause between attempts to "
+                                      "reconnect each worker's listener (live feed, cache invalidations) while the "
+                                      "database is away.")
     db_statement_timeout_ms: int = 30_000
+    db_command_timeout_s: float | None = Field(
+        default=None, gt=0, description="How long a statement waits for the database's answer before the request "
+        "is answered 503 (a database that accepts connections but answers nothing: frozen, cut off); default the "
+        "statement timeout + 2 s, so that PostgreSQL ends a merely slow statement first.")
 
     zone_index: bool = Field(default=True, description="Answer zone look-ups from an in-memory index of the "
                              "schools (kept fresh by LISTEN/NOTIFY); off: every look-up is a PostgreSQL query.")
@@ -110,6 +117,9 @@ class Settings(BaseSettings):
                                           "this long is ended.")
     export_tmpdir: str | None = Field(default=None, description="Where XLSX files are built (default: the "
                                       "system's temporary directory).")
+
+    def command_timeout_s(self) -> float:
+        return self.db_command_timeout_s or self.db_statement_timeout_ms / 1000 + 2
 
     def resolved_jwt_secret(self) -> str:
         """The signing key: the configured one, else one kept under the data directory."""
