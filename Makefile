@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 help:
 	@echo "make run   - set up everything (venv, PostGIS, local cluster, migrations, demo data) and serve on 127.0.0.1:$${PORT:-8000}"
 	@echo "make test  - the whole suite against a throwaway PostGIS database"
-	@echo "make test-reliability - the long suites: kill -9 of the server under load, database outages (~10 min)"
+	@echo "make test-reliability - the long suites: kill -9 of the server under load, database outages, Schemathesis (~20 min)"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,7 @@ test: $(STAMP)
 test-reliability: $(STAMP)
 	$(BIN)/python -m tests.reliability.crash_durability
 	$(BIN)/python -m tests.reliability.database_outage
+	$(BIN)/python -m tests.reliability.schemathesis_run
 
 lint: $(STAMP)
 	$(BIN)/lint-imports

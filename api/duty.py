@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from time import monotonic as time_now
 from typing import Annotated, Any, Literal
 
@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from api.auth import Commander, CurrentCaller
 from api.deps import AppSettings, Now, Paging, Reads, Tx
-from api.schemas import PROBLEM_RESPONSES, CRSName, Day, Instant, Page, PointGeometry, PointIn
+from api.schemas import PROBLEM_RESPONSES, CRSName, Day, Instant, LocalTime, Page, PointGeometry, PointIn
 from api.schools import CurrentSchool
 from domain import alerts, checkins, compliance, events, posts, shifts
 from domain.database import dsn, unit_of_work
@@ -57,17 +57,17 @@ class PostCreate(Strict):
 
 
 class PostPatch(Strict):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    kind: Literal["school_guard", "peak_duty"] | None = None
-    location: PointIn | None = None
-    radius_m: float | None = Field(default=None, ge=posts.RADIUS_MIN_M, le=posts.RADIUS_MAX_M, allow_inf_nan=False)
+    name: str = Field(default=None, min_length=1, max_length=200)
+    kind: Literal["school_guard", "peak_duty"] = None
+    location: PointIn = None
+    radius_m: float = Field(default=None, ge=posts.RADIUS_MIN_M, le=posts.RADIUS_MAX_M, allow_inf_nan=False)
     crs: CRSName = CRSName.wgs84
 
 
 class Window(Strict):
     name: str = Field(min_length=1, max_length=40, examples=["morning"])
-    starts_local: time = Field(examples=["07:00"])
-    ends_local: time = Field(examples=["08:30"])
+    starts_local: LocalTime = Field(examples=["07:00"])
+    ends_local: LocalTime = Field(examples=["08:30"])
     weekdays: list[int] = Field(default=list(shifts.WEEKDAYS_SCHOOL), min_length=1, max_length=7,
                                 description="ISO weekdays: 1 Monday … 7 Sunday.")
 
@@ -121,10 +121,10 @@ class ShiftCreate(Strict):
 
 
 class ShiftPatch(Strict):
-    officer_id: uuid.UUID | None = None
-    post_id: uuid.UUID | None = None
-    starts_at: Instant | None = None
-    ends_at: Instant | None = None
+    officer_id: uuid.UUID = None
+    post_id: uuid.UUID = None
+    starts_at: Instant = None
+    ends_at: Instant = None
     window_name: str | None = Field(default=None, max_length=40)
 
 
@@ -171,8 +171,8 @@ class Geofence(BaseModel):
 
 class ShiftWindow(BaseModel):
     name: str | None
-    starts_local: time
-    ends_local: time
+    starts_local: LocalTime
+    ends_local: LocalTime
     time_zone: str
 
 

@@ -71,13 +71,13 @@ class UserCreate(Strict):
 
 
 class UserUpdate(Strict):
-    display_name: str | None = Field(default=None, min_length=1, max_length=200)
-    role: Role | None = None
-    unit_type: UnitType | None = None
-    jurisdiction_code: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_]{2,32}$")
+    display_name: str = Field(default=None, min_length=1, max_length=200)
+    role: Role = None
+    unit_type: UnitType = None
+    jurisdiction_code: str = Field(default=None, pattern=r"^[A-Za-z0-9_]{2,32}$")
     phone: str | None = Field(default=None, max_length=32, pattern=r"^[0-9+\- ]{3,32}$")
-    active: bool | None = None
-    password: SecretStr | None = Field(default=None, min_length=8, max_length=256)
+    active: bool = None
+    password: SecretStr = Field(default=None, min_length=8, max_length=256)
 
 
 class Jurisdiction(BaseModel):
@@ -204,9 +204,9 @@ async def me(request: Request) -> Response:
 
 
 class MeUpdate(Strict):
-    display_name: str | None = Field(default=None, min_length=1, max_length=200)
+    display_name: str = Field(default=None, min_length=1, max_length=200)
     phone: str | None = Field(default=None, max_length=32, pattern=r"^[0-9+\- ]{3,32}$")
-    password: SecretStr | None = Field(default=None, min_length=8, max_length=256)
+    password: SecretStr = Field(default=None, min_length=8, max_length=256)
 
 
 def _changes(body: BaseModel) -> dict:
@@ -234,9 +234,9 @@ async def create_user(body: UserCreate, caller: Admin, db: Tx) -> dict:
 @router.get("/users", response_model=Page[User], tags=["users"], summary="Users in your jurisdictions (admin)")
 async def list_users(
     caller: Admin, db: Reads, paging: Paging,
-    role: Role | None = None,
+    role: Role = None,
     jurisdiction_code: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_]{2,32}$")] = None,
-    active: bool | None = None,
+    active: bool = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
 ) -> dict:
     items, nxt = await users.list_page(db, caller=caller, limit=paging.limit, cursor=paging.cursor,
@@ -329,7 +329,7 @@ async def list_audit(
     actor_id: Annotated[str | None, Query(max_length=64)] = None,
     action: Annotated[str | None, Query(max_length=40)] = None,
     from_: Annotated[Instant | None, Query(alias="from")] = None,
-    to: Instant | None = None,
+    to: Instant = None,
 ) -> dict:
     items, nxt = await audit.list_entries(db, caller=caller, limit=paging.limit, cursor=paging.cursor,
                                           entity=entity, entity_id=entity_id, actor_id=actor_id, action=action,

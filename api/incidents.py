@@ -99,7 +99,7 @@ class IncidentCreate(Strict):
 
 
 class IncidentPatch(Strict):
-    status: Status | None = Field(default=None, description="Forward only: open → dispatched → on_scene → "
+    status: Status = Field(default=None, description="Forward only: open → dispatched → on_scene → "
                                                             "controlled → closed (stages may be skipped).")
     description: str | None = Field(default=None, max_length=4000)
 

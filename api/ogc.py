@@ -25,11 +25,12 @@ from starlette.responses import Response
 from api.auth import SECURITY, CurrentCaller, authenticate
 from api.deps import Reads
 from api.problems import problem
+from api.schemas import PROBLEM_RESPONSES
 from domain import features
 from domain.callers import Caller
 from domain.errors import InvalidInput
 
-router = APIRouter(prefix="/ogc", tags=["ogc"])
+router = APIRouter(prefix="/ogc", tags=["ogc"], responses=PROBLEM_RESPONSES)
 lean_router = APIRouter()
 
 GEOJSON = "application/geo+json"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, WithJsonSchema
 
 T = TypeVar("T")
 
@@ -60,6 +60,12 @@ Instant = Annotated[AwareDatetime, AfterValidator(_instant_in_range)]
 """An RFC 3339 date-time with a UTC offset, in 1900–2199."""
 Day = Annotated[date, AfterValidator(_date_in_range)]
 """A calendar date (YYYY-MM-DD) in 1900–2199."""
+
+
+LocalTime = Annotated[time, WithJsonSchema({
+    "type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?$",
+    "description": "A wall-clock time in the jurisdiction's time zone, HH:MM or HH:MM:SS (no offset)."})]
+"""A local time of day: JSON Schema's `time` format demands an offset, which a duty window has none of."""
 
 
 class CRSName(StrEnum):

@@ -56,13 +56,13 @@ class SchoolCreate(BaseModel):
 
 class SchoolPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    kind: Kind | None = None
-    jurisdiction_code: CodeField | None = None
+    name: str = Field(default=None, min_length=1, max_length=200)
+    kind: Kind = None
+    jurisdiction_code: CodeField = None
     address: str | None = Field(default=None, max_length=500)
-    location: PointIn | None = None
+    location: PointIn = None
     campus: AreaIn | None = None
-    zone_radius_m: float | None = Field(default=None, gt=0, le=2000, allow_inf_nan=False)
+    zone_radius_m: float = Field(default=None, gt=0, le=2000, allow_inf_nan=False)
     external_id: str | None = Field(default=None, min_length=1, max_length=100)
     crs: CRSName = CRSName.wgs84
 

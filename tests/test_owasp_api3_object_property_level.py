@@ -72,3 +72,17 @@ async def test_no_answer_carries_a_hash_or_a_stored_key(app, client):
         assert _secrets_in(r.json()) == [], (path, _secrets_in(r.json()))
     audit = (await client.get("/v1/audit", headers=admin.headers, params={"entity": "user"})).json()
     assert "long-enough" not in json.dumps(audit)
+
+
+@pytest.mark.parametrize("path_of,body,field", [
+    (lambda p: "/v1/me", {"display_name": None}, "display_name"),
+    (lambda p: f"/v1/users/{p.id}", {"active": None}, "active"),
+    (lambda p: f"/v1/users/{p.id}", {"role": None}, "role"),
+])
+async def test_a_null_for_a_field_that_cannot_be_empty_is_422_not_500(app, client, path_of, body, field):
+    tree = await make_tree(app)
+    admin = await make_person(app, client, role="admin", jurisdiction_code=tree.code)
+    officer = await make_person(app, client, role="officer", jurisdiction_code=tree.station_a)
+    who = admin if path_of(officer) != "/v1/me" else officer
+    r = await client.patch(path_of(officer), headers=who.headers, json=body)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == field, r.text
