@@ -18,10 +18,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
+import anyio
 import asyncpg
 from fastapi import APIRouter, FastAPI, Header, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -31,7 +33,7 @@ from api.schemas import PROBLEM_RESPONSES
 from domain import credentials, events, zones
 from domain.callers import Caller, Role
 from domain.database import Db, dsn
-from domain.errors import InvalidInput, Unauthorized
+from domain.errors import InvalidInput, TooManyRequests, Unauthorized
 from domain.events import CHANNEL, KINDS
 from domain.settings import Settings
 
@@ -269,6 +271,7 @@ async def event_stream(*, hub: EventHub, db: Db, caller: Caller, last_event_id: 
                 last = max(last, row["id"])
                 if not row["kind"].startswith(hidden):
                     yield _sse(row)
+        checked = time.monotonic()
         while True:
             try:
                 items = [await asyncio.wait_for(sub.queue.get(), timeout=wake_s)]
@@ -276,7 +279,8 @@ async def event_stream(*, hub: EventHub, db: Db, caller: Caller, last_event_id: 
                 items = [RECHECK]
             while not sub.queue.empty():
                 items.append(sub.queue.get_nowait())
-            if RECHECK in items and recheck is not None:
+            if recheck is not None and (RECHECK in items or time.monotonic() - checked >= wake_s):
+                checked = time.monotonic()
                 try:
                     await recheck()
                 except Unauthorized as exc:
@@ -319,7 +323,26 @@ async def stream(
             raise InvalidInput("Last-Event-ID must be an event id (a whole number below 2^63)",
                                field="Last-Event-ID")
         resume = int(header)
+    db = request.app.state.db
+    limit = request.app.state.settings.stream_max_per_credential
+    lease = await events.take_stream_lease(db, caller=caller, max_streams=limit)
+    if lease is None:
+        raise TooManyRequests(f"at most {limit} open streams per person or key; close one first",
+                              retry_after_s=events.STREAM_LEASE_S)
+
+    async def renew() -> None:
+        await authenticate(request)
+        await events.renew_stream_lease(db, lease)
+
+    async def leased():
+        try:
+            async for item in event_stream(hub=request.app.state.event_hub, db=db, caller=caller,
+                                           last_event_id=resume, recheck=renew):
+                yield item
+        finally:  # shielded: the stream's task is being cancelled (anyio cancels every await inside it)
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                await events.end_stream_lease(db, lease)
+
     return EventSourceResponse(
-        event_stream(hub=request.app.state.event_hub, db=request.app.state.db, caller=caller,
-                     last_event_id=resume, recheck=lambda: authenticate(request)),
+        leased(),
         ping=HEARTBEAT_S, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -8,10 +8,12 @@ is delivered on commit, so listeners never see an event whose write was rolled b
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from domain.callers import Caller
 from domain.database import Db, Query
 
 CHANNEL = "huxiao_events"
@@ -88,3 +90,41 @@ BY_IDS = Query("""
 
 async def prune(db: Db, *, older_than_s: int = REPLAY_RETENTION_S) -> int:
     return await db.execute("DELETE FROM events WHERE at < now() - make_interval(secs => :s)", {"s": older_than_s})
+
+
+# --- stream leases: open live-feed streams per credential, across the cluster ----------------------------
+
+STREAM_LEASE_S = 45
+"""A lease lives this long unless renewed; an open stream renews it every few seconds."""
+
+TAKE_LEASE = Query("""
+    WITH lock AS (SELECT pg_advisory_xact_lock(hashtext('huxiao-stream:' || :credential))),
+    gone AS (DELETE FROM stream_leases WHERE credential = :credential AND expires_at <= now() AND
+             (SELECT true FROM lock))
+    INSERT INTO stream_leases (id, credential, expires_at)
+    SELECT :id, :credential, now() + make_interval(secs => :ttl)
+    WHERE (SELECT count(*) FROM stream_leases s, lock
+           WHERE s.credential = :credential AND s.expires_at > now()) < :max
+    RETURNING id
+""")
+
+
+def credential_of(caller: Caller) -> str:
+    """The credential streams are counted against: the person (any of their tokens) or the API key."""
+    return f"{caller.kind}:{caller.id}"
+
+
+async def take_stream_lease(db: Db, *, caller: Caller, max_streams: int) -> uuid.UUID | None:
+    """A lease for one more open stream of the caller's credential, or None when it already has `max_streams`."""
+    async with db.atomic() as tx:  # the advisory lock is the transaction's: concurrent opens count in turn
+        return await tx.fetchval(TAKE_LEASE, {"id": uuid.uuid4(), "credential": credential_of(caller),
+                                              "ttl": STREAM_LEASE_S, "max": max_streams})
+
+
+async def renew_stream_lease(db: Db, lease: uuid.UUID) -> None:
+    await db.execute("UPDATE stream_leases SET expires_at = now() + make_interval(secs => :ttl) WHERE id = :id",
+                     {"id": lease, "ttl": STREAM_LEASE_S})
+
+
+async def end_stream_lease(db: Db, lease: uuid.UUID) -> None:
+    await db.execute("DELETE FROM stream_leases WHERE id = :id", {"id": lease})

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     retry_after_s: int = 5
     cors_origins: str = Field(default="", description="Comma-separated origins (e.g. `https://screen.example.org`) "
                               "whose pages may call the API from a browser; empty: none (same origin only).")
+    stream_max_per_credential: int = Field(default=5, ge=1, description="Open live-feed streams one person or API "
+                                           "key may hold at once, across all workers; more are answered 429.")
     metrics_token: str | None = Field(default=None, description="When set, /metrics wants `Authorization: Bearer "
                                       "<token>`; unset, it answers loopback clients only.")
     header_timeout_s: float = Field(default=10.0, gt=0, description="A request's line and headers must arrive "

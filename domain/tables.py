@@ -179,6 +179,17 @@ class AuthSession(SQLModel, table=True):
     revoked_reason: str | None = Field(default=None, sa_type=String(40))
 
 
+class StreamLease(SQLModel, table=True):
+    """One open live-feed stream of a credential (user or API key), renewed while it lasts."""
+
+    __tablename__ = "stream_leases"
+    __table_args__ = (Index("ix_stream_leases_credential", "credential"),)
+
+    id: UUID = Field(sa_type=UUID_T, primary_key=True)
+    credential: str = Field(sa_type=String(80))
+    expires_at: dt.datetime = Field(sa_type=TIMESTAMPTZ)
+
+
 class LoginThrottle(SQLModel, table=True):
     """Failed sign-ins per (account, address), and per address under the account `*`."""
 

@@ -13,6 +13,7 @@ import asyncio
 import httpx
 
 from tests.factories import PASSWORD, make_person, make_tree
+from tests.test_stream import server as server  # noqa: F401  (a fixture: the app under uvicorn)
 
 
 def _from(app, address: str) -> httpx.AsyncClient:
@@ -80,3 +81,30 @@ async def test_odd_usernames_are_refused_cleanly(app, client):
         r = await client.post("/v1/auth/token", data={"username": name, "password": "whatever"})
         assert r.status_code in (401, 422), (name, r.status_code, r.text)
         assert r.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_open_streams_are_limited_per_credential(app, client, settings, server):  # noqa: F811
+    from contextlib import AsyncExitStack
+
+    tree = await make_tree(app)
+    admin = await make_person(app, client, role="admin", jurisdiction_code=tree.code)
+    key = (await client.post("/v1/api-keys", headers=admin.headers,
+                             json={"name": "wall", "jurisdiction_code": tree.code})).json()["key"]
+    limit = settings.stream_max_per_credential
+    async with httpx.AsyncClient(base_url=server, timeout=10) as http, AsyncExitStack() as streams:
+        for _ in range(limit):
+            r = await streams.enter_async_context(http.stream("GET", "/v1/stream", headers={"X-API-Key": key}))
+            assert r.status_code == 200
+        extra = await http.get("/v1/stream", headers={"X-API-Key": key})
+        assert extra.status_code == 429 and int(extra.headers["retry-after"]) > 0
+        assert extra.headers["content-type"].startswith("application/problem+json")
+        async with http.stream("GET", "/v1/stream", headers=admin.headers) as other:  # another credential
+            assert other.status_code == 200
+    # all closed: the leases are gone, a new stream opens at once
+    for _ in range(50):
+        async with httpx.AsyncClient(base_url=server, timeout=10) as http:
+            async with http.stream("GET", "/v1/stream", headers={"X-API-Key": key}) as again:
+                if again.status_code == 200:
+                    break
+        await asyncio.sleep(0.1)
+    assert again.status_code == 200
