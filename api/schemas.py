@@ -62,7 +62,13 @@ Day = Annotated[date, AfterValidator(_date_in_range)]
 """A calendar date (YYYY-MM-DD) in 1900–2199."""
 
 
-LocalTime = Annotated[time, WithJsonSchema({
+def _no_offset(value: time) -> time:
+    if value.tzinfo is not None:
+        raise ValueError("a local time of day, HH:MM or HH:MM:SS, without an offset")
+    return value
+
+
+LocalTime = Annotated[time, AfterValidator(_no_offset), WithJsonSchema({
     "type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?$",
     "description": "A wall-clock time in the jurisdiction's time zone, HH:MM or HH:MM:SS (no offset)."})]
 """A local time of day: JSON Schema's `time` format demands an offset, which a duty window has none of."""

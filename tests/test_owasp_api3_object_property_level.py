@@ -86,3 +86,12 @@ async def test_a_null_for_a_field_that_cannot_be_empty_is_422_not_500(app, clien
     who = admin if path_of(officer) != "/v1/me" else officer
     r = await client.patch(path_of(officer), headers=who.headers, json=body)
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == field, r.text
+
+
+@pytest.mark.parametrize("ends", [0, "08:30+08:00", 3600.5, "25:00"])
+async def test_a_duty_window_time_is_a_local_time_of_day(app, client, ends):
+    tree = await make_tree(app)
+    commander = await make_person(app, client, role="commander", jurisdiction_code=tree.code)
+    r = await client.put(f"/v1/jurisdictions/{tree.code}/duty-windows", headers=commander.headers, json={
+        "windows": [{"name": "am", "starts_local": "07:00", "ends_local": ends, "weekdays": [1]}]})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"].endswith("ends_local"), r.text
