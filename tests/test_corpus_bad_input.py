@@ -143,6 +143,7 @@ async def test_every_query_filter_survives_the_corpus(app, client, corpus_world)
                 r = await client.get(url, headers=admin.headers, params={param["name"]: text})
                 _assert_clean(r, f"GET {path}?{param['name']}={str(value)[:40]}")
                 tried += 1
+    print(f"\ncorpus: {tried} query values tried")
     assert tried > 500
 
 
@@ -234,6 +235,7 @@ async def test_every_write_field_survives_the_corpus_and_a_refusal_writes_nothin
                 if r.status_code >= 400:
                     refused += 1
                     assert await _counts(app) == before, f"{what} was refused but wrote"
+    print(f"\ncorpus: {tried} write bodies tried, {refused} refused (every table counted before and after each)")
     assert tried > 300 and refused > tried // 2
 
 
