@@ -165,6 +165,8 @@ class PolicyOut(BaseModel):
     key: str
     name: str
     version: int
+    jurisdiction_code: str | None = Field(description="Whose policy it is (inherited below it unless a "
+                                                      "jurisdiction defines its own); null: built in, for all.")
     tier_limits_s: dict[str, float]
     tiers_by_severity: dict[str, list[int]] | None
     description: str | None
@@ -177,6 +179,8 @@ class PolicyCreate(Strict):
     tier_limits_s: dict[Literal["1", "2", "3"], float] = Field(min_length=1, examples=[{"1": 60, "2": 180, "3": 300}])
     tiers_by_severity: dict[Literal["1", "2", "3", "4"], list[Literal[1, 2, 3]]] | None = None
     description: str | None = Field(default=None, max_length=500)
+    jurisdiction_code: CodeField | None = Field(default=None, description="Whose policy (default: yours); "
+                                                "inherited by the jurisdictions below it unless they define their own.")
 
 
 class RecomputeRequest(Strict):
@@ -325,15 +329,16 @@ async def nearest_units(incident: CurrentIncident, caller: Officer, db: Reads, n
 
 @router.get("/scoring/policies", response_model=list[PolicyOut], tags=["scoring"])
 async def list_policies(caller: CurrentCaller, db: Reads) -> list[dict]:
-    return await policies.list_policies(db)
+    return await policies.list_policies(db, caller=caller)
 
 
 @router.post("/scoring/policies", response_model=PolicyOut, status_code=201, tags=["scoring"],
-             summary="Add a policy version (admins); policies never change once written")
+             summary="Add a policy version for one of your jurisdictions (admins); policies never change once "
+                     "written")
 async def create_policy(body: PolicyCreate, caller: Admin, db: Tx) -> dict:
     return await policies.create(db, caller=caller, name=body.name, version=body.version,
                                  tier_limits_s=body.tier_limits_s, tiers_by_severity=body.tiers_by_severity,
-                                 description=body.description)
+                                 description=body.description, jurisdiction_code=body.jurisdiction_code)
 
 
 @router.post("/scoring/recompute", response_model=RecomputeAnswer, tags=["scoring"],

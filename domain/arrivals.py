@@ -157,7 +157,7 @@ async def record(db: Db, *, caller: Caller, incident_id: uuid.UUID, arrival: Arr
             WHERE id = :id
         """, {"id": incident_id, "at": arrival.arrived_at})
 
-    policy = await policies.load(db, incident["policy_key"])
+    policy = await policies.load(db, incident["policy_key"], path=incident["path"])
     before = policies.score_from_stored(policy=policy, alarm_at=incident["alarm_at"], severity=incident["severity"],
                                         tiers=incident["score_tiers"], now=now)
     score = score_response(alarm_at=incident["alarm_at"], now=now, policy=policy, severity=incident["severity"],

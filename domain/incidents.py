@@ -124,7 +124,7 @@ def _out(row: Any, score: Score | None) -> dict:
 
 
 async def _stored_score(db: Db, row: Any, *, now: datetime) -> Score:
-    policy = await policies.load(db, row["policy_key"])
+    policy = await policies.load(db, row["policy_key"], path=row["path"])
     return policies.score_from_stored(policy=policy, alarm_at=row["alarm_at"], severity=row["severity"],
                                       tiers=row["score_tiers"], now=now)
 
@@ -160,7 +160,7 @@ async def current_score(db: Db, *, caller: Caller, incident_id: uuid.UUID, now: 
     """The incident's score from its arrivals against the server clock `now`, under its own policy or the
     given one: pending tiers become missed as their deadlines pass."""
     row = await fetch(db, caller=caller, incident_id=incident_id)
-    policy = await policies.load(db, policy_key or row["policy_key"])
+    policy = await policies.load(db, policy_key or row["policy_key"], path=row["path"])
     arrivals = await counting_arrivals(db, incident_id=incident_id)
     score = score_response(alarm_at=row["alarm_at"], arrivals=arrivals, now=now, policy=policy,
                            severity=row["severity"])

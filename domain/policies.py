@@ -1,7 +1,11 @@
 """Versioned scoring policies (rows of `scoring_policies`) and rescoring a period under a chosen policy.
 
 A policy is immutable once created: its key `name@vN` is stored with every score, so a score can always be
-explained by the limits it was computed against. A changed rule is a new version; `recompute` scores past
+explained by the limits it was computed against. Policies belong to a jurisdiction (`''`: built in, seen by all):
+a key resolves, for an incident, to the definition of the nearest jurisdiction at or above the incident's, so a
+county's policy is inherited by its stations unless a station defines its own. A key already visible at a
+jurisdiction (built in, or defined there or above) cannot be defined there again (409): so a resolution, once
+made, never changes, and each process may remember it. A changed rule is a new version; `recompute` scores past
 incidents under it into new `incident_scores` rows (keyed by incident and policy) and never touches the rows
 of other policies.
 """
@@ -26,8 +30,17 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9_\-]{1,40}$")
 DEFAULT_POLICY_KEY = POLICY_135_V1.key
 RECOMPUTE_MAX_INCIDENTS = 100_000
 
-# Policies never change once written, so a process may keep every one it has read.
-_cache: dict[str, Policy] = {POLICY_135_V1.key: POLICY_135_V1}
+# (key, jurisdiction path) -> the policy it resolves to. A resolution never changes once made (see above).
+_cache: dict[tuple[str, str], Policy] = {(POLICY_135_V1.key, ""): POLICY_135_V1}
+
+RESOLVE = Query("""
+    SELECT p.jurisdiction_code, p.name, p.version, p.tier_limits_s, p.tiers_by_severity
+    FROM scoring_policies p LEFT JOIN jurisdictions j ON j.code = p.jurisdiction_code
+    WHERE p.name = :name AND p.version = :version
+      AND (p.jurisdiction_code = '' OR j.path @> CAST(:path AS ltree))
+    ORDER BY nlevel(j.path) DESC NULLS LAST
+    LIMIT 1
+""")
 
 
 def parse_key(key: str, *, field: str = "policy") -> tuple[str, int]:
@@ -57,6 +70,7 @@ def policy_out(row: Any) -> dict:
     p = policy_from_row(row)
     return {
         "key": p.key, "name": p.name, "version": p.version,
+        "jurisdiction_code": (row.get("jurisdiction_code") if hasattr(row, "get") else None) or None,
         "tier_limits_s": {str(k): v for k, v in p.tier_limits_s.items()},
         "tiers_by_severity": ({str(k): list(v) for k, v in p.tiers_by_severity.items()}
                               if p.tiers_by_severity else None),
@@ -64,39 +78,49 @@ def policy_out(row: Any) -> dict:
     }
 
 
-async def load(db: Db, key: str, *, field: str = "policy") -> Policy:
-    """The policy with this key; an unknown key is invalid input naming `field`."""
-    if key in _cache:
-        return _cache[key]
+async def load(db: Db, key: str, *, path: str = "", field: str = "policy") -> Policy:
+    """The policy `key` means at the jurisdiction with ltree `path` (its own, else the nearest ancestor's, else the
+    built-in one); an unknown key is invalid input naming `field`."""
+    hit = _cache.get((key, path))
+    if hit is not None:
+        return hit
     name, version = parse_key(key, field=field)
-    row = await db.fetchrow("""
-        SELECT name, version, tier_limits_s, tiers_by_severity FROM scoring_policies
-        WHERE name = :name AND version = :version
-    """, {"name": name, "version": version})
+    row = await db.fetchrow(RESOLVE, {"name": name, "version": version, "path": path})
     if row is None:
-        raise InvalidInput(f"no scoring policy {key!r}", field=field)
-    policy = policy_from_row(row)
-    _cache[key] = policy
+        raise InvalidInput(f"no scoring policy {key!r} here", field=field)
+    # a built-in policy is the one object every path shares (answers are the same wherever it was read)
+    policy = (_cache.get((key, "")) if row["jurisdiction_code"] == "" else None) or policy_from_row(row)
+    _cache[(key, path)] = policy
+    if row["jurisdiction_code"] == "":
+        _cache.setdefault((key, ""), policy)
     return policy
 
 
-async def load_many(db: Db, keys: Iterable[str]) -> dict[str, Policy]:
-    return {k: await load(db, k) for k in set(keys)}
+async def load_many(db: Db, keys: Iterable[str], *, path: str = "") -> dict[str, Policy]:
+    return {k: await load(db, k, path=path) for k in set(keys)}
 
 
-async def list_policies(db: Db) -> list[dict]:
+async def list_policies(db: Db, *, caller: Caller) -> list[dict]:
+    """The built-in policies and those of the caller's jurisdictions, above and below."""
     rows = await db.fetch("""
-        SELECT name, version, tier_limits_s, tiers_by_severity, description, created_at
-        FROM scoring_policies ORDER BY name, version
-    """)
+        SELECT p.jurisdiction_code, p.name, p.version, p.tier_limits_s, p.tiers_by_severity, p.description,
+               p.created_at
+        FROM scoring_policies p LEFT JOIN jurisdictions j ON j.code = p.jurisdiction_code
+        WHERE p.jurisdiction_code = '' OR j.path @> CAST(:scope AS ltree) OR j.path <@ CAST(:scope AS ltree)
+        ORDER BY p.name, p.version, nlevel(j.path) NULLS FIRST, p.jurisdiction_code
+    """, {"scope": caller.scope_path})
     return [policy_out(r) for r in rows]
 
 
 async def create(db: Db, *, caller: Caller, name: str, version: int,
                  tier_limits_s: dict[Any, Any], tiers_by_severity: dict[Any, Any] | None,
-                 description: str | None) -> dict:
-    """Add a policy version (admins). Limits are positive seconds per tier; an existing key is a conflict."""
+                 description: str | None, jurisdiction_code: str | None = None) -> dict:
+    """Add a policy version for a jurisdiction of the caller's (admins; default the caller's own). Limits are
+    positive seconds per tier; a key already visible there (built in, or defined there or above) is a
+    conflict."""
     caller.require(Role.admin)
+    code = jurisdiction_code or caller.jurisdiction_code
+    path = (await jurisdictions.in_scope(db, caller=caller, code=code))["path"]
     if not NAME_PATTERN.match(name or ""):
         raise InvalidInput("name must be 1–40 characters of A–Z, a–z, 0–9, - or _", field="name")
     try:
@@ -110,22 +134,30 @@ async def create(db: Db, *, caller: Caller, name: str, version: int,
         policy = Policy(name=name, version=version, tier_limits_s=limits, tiers_by_severity=by_severity)
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"not a valid policy: {exc}", field="tier_limits_s") from exc
+    # One statement under a per-key lock: two admins defining the same key along one line cannot both pass.
+    await db.execute("SELECT pg_advisory_xact_lock(hashtext('huxiao-policy:' || :key))", {"key": policy.key})
     row = await db.fetchrow("""
-        INSERT INTO scoring_policies (name, version, tier_limits_s, tiers_by_severity, description)
-        VALUES (:name, :version, CAST(:limits AS jsonb), CAST(:by_severity AS jsonb), :description)
-        ON CONFLICT (name, version) DO NOTHING
-        RETURNING name, version, tier_limits_s, tiers_by_severity, description, created_at
+        INSERT INTO scoring_policies (jurisdiction_code, name, version, tier_limits_s, tiers_by_severity,
+                                      description)
+        SELECT CAST(:code AS varchar), CAST(:name AS varchar), CAST(:version AS int), CAST(:limits AS jsonb),
+               CAST(:by_severity AS jsonb), CAST(:description AS varchar)
+        WHERE NOT EXISTS (
+            SELECT 1 FROM scoring_policies p LEFT JOIN jurisdictions j ON j.code = p.jurisdiction_code
+            WHERE p.name = CAST(:name AS varchar) AND p.version = CAST(:version AS int)
+              AND (p.jurisdiction_code = '' OR j.path @> CAST(:path AS ltree)))
+        RETURNING jurisdiction_code, name, version, tier_limits_s, tiers_by_severity, description, created_at
     """, {
-        "name": name, "version": version,
+        "code": code, "path": path, "name": name, "version": version,
         "limits": json.dumps({str(k): v for k, v in policy.tier_limits_s.items()}),
         "by_severity": (json.dumps({str(k): list(v) for k, v in policy.tiers_by_severity.items()})
                         if policy.tiers_by_severity else None),
         "description": description,
     })
     if row is None:
-        raise Conflict(f"policy {policy.key} exists; policies never change, add a new version", field="version")
+        raise Conflict(f"policy {policy.key} is already defined for {code} or above it; policies never change, "
+                       "add a new version", field="version")
     await audit.record(db, caller=caller, entity="scoring_policy", entity_id=policy.key, action="create",
-                       jurisdiction_code=None, changes={"tier_limits_s": tier_limits_s})
+                       jurisdiction_code=code, changes={"tier_limits_s": tier_limits_s})
     return policy_out(row)
 
 
@@ -188,8 +220,8 @@ async def recompute(db: Db, *, caller: Caller, policy_key: str, from_: datetime,
     caller.require(Role.commander)
     if to <= from_:
         raise InvalidInput("to must be after from", field="to")
-    policy = await load(db, policy_key)
     scope = await jurisdictions.narrowed_scope(db, caller=caller, code=jurisdiction_code)
+    policy = await load(db, policy_key, path=scope)
     rows = await db.fetch("""
         SELECT i.id, i.alarm_at, i.severity,
                COALESCE((SELECT json_agg(json_build_object('tier', a.tier, 'arrived_at', a.arrived_at))

@@ -69,7 +69,7 @@ def tiers_within_reach(*, unit_type: str, alarm_at: datetime, now: datetime, eta
 async def nearest_units(db: Db, *, caller: Caller, incident: dict, limit: int, tier: int | None,
                         now: datetime, settings: Settings) -> list[dict]:
     """The nearest on-duty responders to the incident (rules in the module doc)."""
-    policy = await policies.load(db, incident["policy_key"])
+    policy = await policies.load(db, incident["policy_key"], path=incident["path"])
     unit_types = [u for u, top in MAX_TIER_BY_UNIT.items() if tier is None or top >= tier]
     rows = await db.fetch(NEAREST, {
         "scene": bytes(incident["location_wkb"]), "scope": caller.scope_path, "unit_types": unit_types,

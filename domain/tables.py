@@ -467,6 +467,8 @@ class DutyAlert(SQLModel, table=True):
 class ScoringPolicy(SQLModel, table=True):
     __tablename__ = "scoring_policies"
 
+    jurisdiction_code: str = Field(sa_type=String(32), primary_key=True,
+                                   sa_column_kwargs={"server_default": text("''")})
     name: str = Field(sa_type=String(40), primary_key=True)
     version: int = Field(primary_key=True)
     tier_limits_s: dict[str, Any] = Field(sa_type=pg.JSONB)
