@@ -240,12 +240,7 @@ async def list_checkins(
     crs: CRSName = CRSName.wgs84,
 ) -> dict:
     box = read_bbox(bbox, crs=crs.value) if bbox else None
-    wanted = None
-    if flags:
-        wanted = sorted({f.strip() for v in flags for f in v.split(",") if f.strip()})
-        unknown = [f for f in wanted if f not in checkins.FLAGS]
-        if unknown:
-            raise InvalidInput(f"unknown flag {unknown[0]!r}; known: {', '.join(checkins.FLAGS)}", field="flags")
+    wanted = checkins.read_flags(flags)
     items, nxt = await checkins.list_page(db, caller=caller, limit=paging.limit, cursor=paging.cursor,
                                           officer_id=officer_id, school_id=school_id, post_id=post_id,
                                           shift_id=shift_id, jurisdiction_code=jurisdiction_code,

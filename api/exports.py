@@ -105,12 +105,7 @@ async def export_checkins(
     crs: CRSName = CRSName.wgs84,
 ) -> Response:
     box = read_bbox(bbox, crs=crs.value) if bbox else None
-    wanted = None
-    if flags:
-        wanted = sorted({f.strip() for v in flags for f in v.split(",") if f.strip()})
-        unknown = [f for f in wanted if f not in checkins.FLAGS]
-        if unknown:
-            raise InvalidInput(f"unknown flag {unknown[0]!r}; known: {', '.join(checkins.FLAGS)}", field="flags")
+    wanted = checkins.read_flags(flags)
     export = await exports.checkins_export(
         db, caller=caller, format=format, lang=lang, jurisdiction_code=jurisdiction_code, officer_id=officer_id,
         school_id=school_id, post_id=post_id, shift_id=shift_id, recorded_from=recorded_from,

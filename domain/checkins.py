@@ -60,6 +60,17 @@ FLAGS = {
 }
 
 
+def read_flags(values: list[str] | None) -> list[str] | None:
+    """Flag filters as given (repeated and/or comma-separated) as a sorted list; an unknown flag is 422."""
+    if not values:
+        return None
+    wanted = sorted({f.strip() for v in values for f in v.split(",") if f.strip()})
+    unknown = [f for f in wanted if f not in FLAGS]
+    if unknown:
+        raise InvalidInput(f"unknown flag {unknown[0]!r}; known: {', '.join(FLAGS)}", field="flags")
+    return wanted or None
+
+
 @dataclass
 class CheckinInput:
     """One check-in as the phone sent it, location already converted to WGS-84."""
