@@ -10,7 +10,7 @@ from starlette.middleware.cors import CORSMiddleware
 from api import checkins as checkins_api
 from api import duty as duty_api
 from api import exports as exports_api
-from api import identity, lean, operations, problems, schools
+from api import identity, lean, openapi_links, operations, problems, schools
 from api import incidents as incidents_api
 from api import map as map_page
 from api import ogc as ogc_api
@@ -122,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     map_page.install(app)  # /, /map and /map/static/… (not in the OpenAPI document)
     app.include_router(ogc_api.router)
     app.include_router(exports_api.router)
+    openapi_links.install(app)
     return app
 
 

@@ -29,6 +29,7 @@ from fastapi import APIRouter, FastAPI, Header, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.auth import CurrentCaller, authenticate
+from api.problems import is_database_unavailable
 from api.schemas import PROBLEM_RESPONSES
 from domain import credentials, events, zones
 from domain.callers import Caller, Role
@@ -48,6 +49,10 @@ SUBSCRIBER_QUEUE_MAX = 10_000
 REPLAY_PAGE = 1000
 EVENT_ID_MAX = 2**63 - 1
 RETRY_MS = 3000  # the reconnection delay suggested to clients
+WAKE_S = 5.0  # an idle stream rechecks its credential (and, in an outage, the database) this often
+UNAVAILABLE = {"type": "about:blank", "title": "Service unavailable", "status": 503,
+               "detail": "The database is not reachable right now; this stream stays open and catches up when it "
+                         "is back (an `available` event)."}
 SENT_MEMORY = 5000
 RESYNC = -1  # queued to a subscriber when it must catch up from the table (listener reconnected, queue full)
 RECHECK = -2  # queued to every subscriber when a credential changed anywhere: is the stream's still good?
@@ -250,12 +255,13 @@ HIDDEN_FROM_VIEWERS = ("checkin.",)
 
 async def event_stream(*, hub: EventHub, db: Db, caller: Caller, last_event_id: int | None,
                        recheck: Callable[[], Awaitable[Any]] | None = None,
-                       wake_s: float = 5.0) -> AsyncIterator[ServerSentEvent]:
+                       wake_s: float | None = None) -> AsyncIterator[ServerSentEvent]:
     """The events of one stream: the replay after `last_event_id`, then live events in the caller's scope.
 
     `recheck` authenticates the stream's credential again (it raises `Unauthorized` once the key is revoked,
     the user deactivated or logged out, or the token expired): when any credential changes in the cluster and
     at every wake-up (`wake_s`), so a stream never outlives its credential; it ends with a `revoked` event."""
+    wake_s = WAKE_S if wake_s is None else wake_s
     hidden = HIDDEN_FROM_VIEWERS if caller.role is Role.viewer else ()
     sub = hub.subscribe(caller.scope_path)  # before reading the table, so nothing falls in between
     sent: OrderedDict[int, None] = OrderedDict()
@@ -272,6 +278,7 @@ async def event_stream(*, hub: EventHub, db: Db, caller: Caller, last_event_id: 
                 if not row["kind"].startswith(hidden):
                     yield _sse(row)
         checked = time.monotonic()
+        degraded = False
         while True:
             try:
                 items = [await asyncio.wait_for(sub.queue.get(), timeout=wake_s)]
@@ -279,19 +286,31 @@ async def event_stream(*, hub: EventHub, db: Db, caller: Caller, last_event_id: 
                 items = [RECHECK]
             while not sub.queue.empty():
                 items.append(sub.queue.get_nowait())
-            if recheck is not None and (RECHECK in items or time.monotonic() - checked >= wake_s):
-                checked = time.monotonic()
-                try:
+            try:
+                if recheck is not None and (RECHECK in items or degraded or time.monotonic() - checked >= wake_s):
+                    checked = time.monotonic()
                     await recheck()
-                except Unauthorized as exc:
-                    yield ServerSentEvent(event="revoked", data=json.dumps(
-                        {"type": "about:blank", "title": "Unauthorized", "status": 401, "detail": exc.detail}))
-                    return
-            if RESYNC in items or sub.overflow:
-                sub.overflow = False
-                rows = await _replay_after(db, last, caller.scope_path)
-            else:
-                rows = sorted((i for i in items if isinstance(i, dict)), key=lambda r: r["id"])
+                if RESYNC in items or sub.overflow or degraded:
+                    sub.overflow = False
+                    rows = await _replay_after(db, last, caller.scope_path)
+                else:
+                    rows = sorted((i for i in items if isinstance(i, dict)), key=lambda r: r["id"])
+            except Unauthorized as exc:
+                yield ServerSentEvent(event="revoked", data=json.dumps(
+                    {"type": "about:blank", "title": "Unauthorized", "status": 401, "detail": exc.detail}))
+                return
+            except Exception as exc:
+                if not is_database_unavailable(exc):
+                    raise
+                # The stream stays open through a database outage (pings go on); it says so once, and
+                # catches up from the table when the database answers again.
+                if not degraded:
+                    degraded = True
+                    yield ServerSentEvent(event="unavailable", data=json.dumps(UNAVAILABLE))
+                continue
+            if degraded:
+                degraded = False
+                yield ServerSentEvent(event="available", data=json.dumps({"after": last}))
             for row in rows:
                 if row["id"] in sent:
                     continue

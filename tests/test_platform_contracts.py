@@ -30,6 +30,29 @@ def test_openapi_is_3_1_with_both_security_schemes(app):
     assert {"OAuth2PasswordBearer", "APIKeyHeader"} <= schemes.keys()
 
 
+def test_creates_link_to_the_operations_on_what_they_created(app):
+    """OpenAPI links (for client generators and Schemathesis' stateful phase): a create's 201 answer names the
+    operations that take the new object's id, with the id taken from the answer."""
+    spec = app.openapi()
+    operation_ids = {op["operationId"] for ops in spec["paths"].values() for op in ops.values()}
+    school_links = spec["paths"]["/v1/schools"]["post"]["responses"]["201"]["links"]
+    assert school_links["GetSchoolsSchoolId"] == {
+        "operationId": "get_school_v1_schools__school_id__get",
+        "parameters": {"school_id": "$response.body#/id"},
+        "description": "The `school_id` of the object just created."}
+    post_links = spec["paths"]["/v1/schools/{school_id}/posts"]["post"]["responses"]["201"]["links"]
+    assert post_links["PatchPostsPostId"]["parameters"] == {"post_id": "$response.body#/id"}
+    day_links = spec["paths"]["/v1/jurisdictions/{code}/non-school-days"]["post"]["responses"]["201"]["links"]
+    assert next(iter(day_links.values()))["parameters"] == {"code": "$request.path.code", "day": "$response.body#/day"}
+    linked = 0
+    for path, ops in spec["paths"].items():
+        created = ops.get("post", {}).get("responses", {}).get("201", {})
+        for link in created.get("links", {}).values():
+            linked += 1
+            assert link["operationId"] in operation_ids, (path, link)
+    assert linked >= 25
+
+
 async def test_migrations_and_tables_agree(database_url):
     def diff(sync_conn):
         def include(obj, name, type_, reflected, compare_to):

@@ -136,3 +136,41 @@ async def test_a_database_that_stops_answering_gives_503_not_a_hang(app, client,
     finally:
         relay.thawed.set()
         await relay.cut()
+
+
+async def test_an_open_stream_says_the_database_is_away_stays_open_and_catches_up(app, client, database_url,
+                                                                                   monkeypatch):
+    from api import stream as stream_module
+    from tests.test_stream import open_feed, serving
+
+    monkeypatch.setattr(stream_module, "WAKE_S", 0.5)
+    tree = await make_tree(app)
+    officer = await make_person(app, client, role="officer", jurisdiction_code=tree.code)
+    url = make_url(database_url)
+    relay = Relay(url.host, url.port)
+    await relay.open()
+    relayed = url.set(port=relay.port).render_as_string(hide_password=False)
+    settings = Settings(database_url=relayed, db_connect_timeout_s=1, db_pool_timeout_s=1, db_reconnect_max_s=0.5,
+                        jwt_secret=app.state.settings.jwt_secret)
+    try:
+        with serving(create_app(settings)) as base_url:
+            async with open_feed(base_url, officer.headers) as feed:
+                await relay.cut()
+                away = await feed.next_event()
+                assert away["event"] == "unavailable"
+                assert away["data"]["status"] == 503
+                # written meanwhile through another server (this one cannot reach the database)
+                during = incident()
+                assert (await client.post("/v1/incidents", headers=officer.headers, json=during)).status_code == 201
+                await relay.open()
+                back = await feed.next_event()
+                assert back["event"] == "available"
+                caught_up = await feed.next_event()
+                assert caught_up["event"] == "incident.created"
+                assert caught_up["data"]["payload"]["id"] == during["id"]
+                after = incident()
+                assert (await client.post("/v1/incidents", headers=officer.headers, json=after)).status_code == 201
+                live = await feed.until(lambda e: e["event"] == "incident.created")
+                assert live[-1]["data"]["payload"]["id"] == after["id"]
+    finally:
+        await relay.cut()

@@ -7,7 +7,7 @@ import json
 import socket
 import threading
 import time
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 
 import httpx
 import pytest
@@ -27,12 +27,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(settings):
-    """The app served by uvicorn on 127.0.0.1 in a thread of its own (its own loop, listener and pool)."""
+@contextmanager
+def serving(app):
+    """`app` served by uvicorn on 127.0.0.1 in a thread of its own (its own loop, listener and pool)."""
     port = _free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
-                            timeout_graceful_shutdown=2)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2)
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -45,6 +44,12 @@ def server(settings):
     finally:
         srv.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(settings):
+    with serving(create_app(settings)) as url:
+        yield url
 
 
 class Feed:
@@ -60,7 +65,8 @@ class Feed:
             line = await asyncio.wait_for(anext(self.lines), timeout=STEP_TIMEOUT_S)
             if line == "":
                 if "data" in fields or "event" in fields:
-                    return {"id": int(fields["id"]), "event": fields["event"], "data": json.loads(fields["data"])}
+                    return {"id": int(fields["id"]) if "id" in fields else None, "event": fields["event"],
+                            "data": json.loads(fields["data"])}
                 fields = {}
                 continue
             if line.startswith(":"):

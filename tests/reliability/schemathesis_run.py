@@ -42,7 +42,7 @@ def _st(base_url: str, header: str, *, max_examples: int, workers: int, report: 
     """One `st run`: (cases generated, failures found in the API, errors of the tool itself, output tail)."""
     out = subprocess.run(
         [str(ST), "run", f"{base_url}/openapi.json", "-H", header, "--checks", CHECKS,
-         "--phases", "examples,coverage,fuzzing", "--max-examples", str(max_examples), "-w", str(workers),
+         "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", str(max_examples), "-w", str(workers),
          "--exclude-path-regex", EXCLUDED, "--suppress-health-check", "all",
          "--report", "junit", "--report-dir", str(report)],
         capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"}, timeout=3600)
