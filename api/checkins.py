@@ -22,7 +22,16 @@ from api import lean
 from api.auth import Officer, authenticate
 from api.deps import Paging, Reads
 from api.problems import DOMAIN_STATUS, PROBLEM_TYPE_BASE
-from api.schemas import PROBLEM_RESPONSES, CRSName, Instant, Page, PointGeometry, PointIn, Problem
+from api.schemas import (
+    BBOX_SCHEMA,
+    PROBLEM_RESPONSES,
+    CRSName,
+    Instant,
+    Page,
+    PointGeometry,
+    PointIn,
+    Problem,
+)
 from domain import checkins
 from domain.callers import Caller, Role
 from domain.errors import DomainError, InvalidInput
@@ -235,7 +244,8 @@ async def list_checkins(
     jurisdiction_code: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_]{2,32}$")] = None,
     recorded_from: Annotated[Instant | None, Query(alias="from")] = None,
     recorded_to: Annotated[Instant | None, Query(alias="to")] = None,
-    bbox: Annotated[str | None, Query(description="`minlon,minlat,maxlon,maxlat`")] = None,
+    bbox: Annotated[str | None, Query(description="`minlon,minlat,maxlon,maxlat`",
+                                                   json_schema_extra=BBOX_SCHEMA)] = None,
     flags: Annotated[list[str] | None, Query(description="Any of these flags (repeat or comma-separate)")] = None,
     crs: CRSName = CRSName.wgs84,
 ) -> dict:

@@ -15,7 +15,7 @@ from starlette.responses import Response, StreamingResponse
 from api.auth import CurrentCaller, Officer
 from api.deps import AppSettings, Now, Reads
 from api.incidents import Category, Status
-from api.schemas import PROBLEM_RESPONSES, CRSName, Day, Instant
+from api.schemas import BBOX_SCHEMA, NEAR_SCHEMA, PROBLEM_RESPONSES, CRSName, Day, Instant
 from domain import checkins, exports, incidents
 from domain.callers import Caller
 from domain.errors import InvalidInput
@@ -68,9 +68,11 @@ async def export_incidents(
     request: Request, caller: CurrentCaller, db: Reads, now: Now,
     format: Format = "csv", lang: Lang = "zh", columns: Columns = None,
     school_id: Annotated[uuid.UUID | None, Query(description="Incidents in this school's zone")] = None,
-    near: Annotated[str | None, Query(description="`lon,lat`; with `radius_m`", examples=["108.1655,29.2951"])] = None,
+    near: Annotated[str | None, Query(description="`lon,lat`; with `radius_m`", examples=["108.1655,29.2951"],
+                                                   json_schema_extra=NEAR_SCHEMA)] = None,
     radius_m: Annotated[float | None, Query(gt=0, le=100_000)] = None,
-    bbox: Annotated[str | None, Query(description="`minlon,minlat,maxlon,maxlat`")] = None,
+    bbox: Annotated[str | None, Query(description="`minlon,minlat,maxlon,maxlat`",
+                                                   json_schema_extra=BBOX_SCHEMA)] = None,
     from_: Annotated[Instant | None, Query(alias="from", description="alarm_at ≥ from")] = None,
     to: Annotated[Instant | None, Query(description="alarm_at < to")] = None,
     category: Category | None = None,
@@ -100,7 +102,8 @@ async def export_checkins(
     jurisdiction_code: Code = None,
     recorded_from: Annotated[Instant | None, Query(alias="from")] = None,
     recorded_to: Annotated[Instant | None, Query(alias="to")] = None,
-    bbox: Annotated[str | None, Query(description="`minlon,minlat,maxlon,maxlat`")] = None,
+    bbox: Annotated[str | None, Query(description="`minlon,minlat,maxlon,maxlat`",
+                                                   json_schema_extra=BBOX_SCHEMA)] = None,
     flags: Annotated[list[str] | None, Query(description="Any of these flags (repeat or comma-separate)")] = None,
     crs: CRSName = CRSName.wgs84,
 ) -> Response:

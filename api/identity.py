@@ -95,7 +95,9 @@ class JurisdictionCreate(Strict):
     name: str = Field(min_length=1, max_length=200)
     level: str = Field(pattern="^(province|city|county|district|township|street|station|other)$")
     parent_code: str = Field(pattern=r"^[A-Za-z0-9_]{2,32}$")
-    time_zone: str = Field(default=jurisdictions.DEFAULT_TIME_ZONE, max_length=64)
+    time_zone: str = Field(default=jurisdictions.DEFAULT_TIME_ZONE, max_length=64, examples=["Asia/Shanghai"],
+                           pattern=r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,2}$",
+                           description="An IANA time zone name, e.g. Asia/Shanghai or Asia/Urumqi")
 
 
 class ApiKey(BaseModel):

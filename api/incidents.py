@@ -13,7 +13,16 @@ from starlette.responses import Response
 from api import lean
 from api.auth import Admin, Commander, CurrentCaller, Officer, authenticate
 from api.deps import AppSettings, Now, Paging, Reads, Tx
-from api.schemas import PROBLEM_RESPONSES, CRSName, Instant, Page, PointGeometry, PointIn
+from api.schemas import (
+    BBOX_SCHEMA,
+    NEAR_SCHEMA,
+    PROBLEM_RESPONSES,
+    CRSName,
+    Instant,
+    Page,
+    PointGeometry,
+    PointIn,
+)
 from domain import arrivals, incidents, policies, responders
 from domain.callers import Role
 from domain.errors import InvalidInput
@@ -176,7 +185,8 @@ class PolicyOut(BaseModel):
 class PolicyCreate(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,40}$", examples=["1-3-5"])
     version: int = Field(ge=1, le=999_999)
-    tier_limits_s: dict[Literal["1", "2", "3"], float] = Field(min_length=1, examples=[{"1": 60, "2": 180, "3": 300}])
+    tier_limits_s: dict[Literal["1", "2", "3"], Annotated[float, Field(gt=0, le=86_400, allow_inf_nan=False)]] = Field(
+        min_length=1, examples=[{"1": 60, "2": 180, "3": 300}])
     tiers_by_severity: dict[Literal["1", "2", "3", "4"], list[Literal[1, 2, 3]]] | None = None
     description: str | None = Field(default=None, max_length=500)
     jurisdiction_code: CodeField | None = Field(default=None, description="Whose policy (default: yours); "
@@ -239,9 +249,11 @@ async def create_incident(request: Request) -> Response:
 async def list_incidents(
     caller: CurrentCaller, db: Reads, paging: Paging, now: Now,
     school_id: Annotated[uuid.UUID | None, Query(description="Incidents in this school's zone")] = None,
-    near: Annotated[str | None, Query(description="`lon,lat`; with `radius_m`", examples=["108.1655,29.2951"])] = None,
+    near: Annotated[str | None, Query(description="`lon,lat`; with `radius_m`", examples=["108.1655,29.2951"],
+                                                   json_schema_extra=NEAR_SCHEMA)] = None,
     radius_m: Annotated[float | None, Query(gt=0, le=100_000)] = None,
-    bbox: Annotated[str | None, Query(description="`minlon,minlat,maxlon,maxlat`")] = None,
+    bbox: Annotated[str | None, Query(description="`minlon,minlat,maxlon,maxlat`",
+                                                   json_schema_extra=BBOX_SCHEMA)] = None,
     from_: Annotated[Instant | None, Query(alias="from", description="alarm_at ≥ from")] = None,
     to: Annotated[Instant | None, Query(description="alarm_at < to")] = None,
     category: Category | None = None,

@@ -56,9 +56,17 @@ def _date_in_range(value: date) -> date:
     return value
 
 
-Instant = Annotated[AwareDatetime, AfterValidator(_instant_in_range)]
+# The years as a pattern too, so the OpenAPI document says what the validation does (generated clients and
+# fuzzers then stay in range).
+YEAR_PATTERN = "(19|20|21)[0-9]{2}"
+Instant = Annotated[AwareDatetime, AfterValidator(_instant_in_range), WithJsonSchema({
+    "type": "string", "format": "date-time",
+    "pattern": rf"^{YEAR_PATTERN}-[0-9]{{2}}-[0-9]{{2}}[Tt ][0-9]{{2}}:[0-9]{{2}}(:[0-9]{{2}}(\.[0-9]+)?)?([Zz]|[+-][0-9]{{2}}:[0-9]{{2}})$",
+    "description": "An RFC 3339 date-time with a UTC offset, in the years 1900–2199."})]
 """An RFC 3339 date-time with a UTC offset, in 1900–2199."""
-Day = Annotated[date, AfterValidator(_date_in_range)]
+Day = Annotated[date, AfterValidator(_date_in_range), WithJsonSchema({
+    "type": "string", "format": "date", "pattern": rf"^{YEAR_PATTERN}-[0-9]{{2}}-[0-9]{{2}}$",
+    "description": "A calendar date, YYYY-MM-DD, in the years 1900–2199."})]
 """A calendar date (YYYY-MM-DD) in 1900–2199."""
 
 
@@ -72,6 +80,13 @@ LocalTime = Annotated[time, AfterValidator(_no_offset), WithJsonSchema({
     "type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?$",
     "description": "A wall-clock time in the jurisdiction's time zone, HH:MM or HH:MM:SS (no offset)."})]
 """A local time of day: JSON Schema's `time` format demands an offset, which a duty window has none of."""
+
+
+# `near` and `bbox` query values as patterns in the OpenAPI document (documented, not enforced by pydantic: the
+# parser's own messages name what is wrong, e.g. a latitude out of range).
+_NUMBER = r"\s*[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?\s*"
+NEAR_SCHEMA = {"pattern": rf"^{_NUMBER},{_NUMBER}$"}
+BBOX_SCHEMA = {"pattern": rf"^{_NUMBER}(,{_NUMBER}){{3}}$"}
 
 
 class CRSName(StrEnum):
@@ -95,7 +110,10 @@ class PointIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     type: Literal["Point"]
-    coordinates: list[Coordinate] = Field(min_length=2, max_length=3, examples=[[108.1655, 29.2951]])
+    coordinates: list[Coordinate] = Field(min_length=2, max_length=3, examples=[[108.1655, 29.2951]],
+                                          json_schema_extra={"prefixItems": [
+                                              {"type": "number", "minimum": -180, "maximum": 180},
+                                              {"type": "number", "minimum": -90, "maximum": 90}]})
 
 
 class AreaIn(BaseModel):

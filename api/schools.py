@@ -13,7 +13,17 @@ from starlette.responses import Response
 from api import lean
 from api.auth import Commander, CurrentCaller, authenticate
 from api.deps import Paging, Reads, Tx
-from api.schemas import PROBLEM_RESPONSES, AreaGeometry, AreaIn, CRSName, Page, PointGeometry, PointIn
+from api.schemas import (
+    BBOX_SCHEMA,
+    NEAR_SCHEMA,
+    PROBLEM_RESPONSES,
+    AreaGeometry,
+    AreaIn,
+    CRSName,
+    Page,
+    PointGeometry,
+    PointIn,
+)
 from domain import schools, zones
 from domain.errors import InvalidInput
 from domain.locations import read_bbox, read_coordinates, read_lonlat
@@ -42,7 +52,10 @@ class School(BaseModel):
 
 
 class SchoolCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # A school needs a location or a campus (or both): said in the schema as well.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
+        {"required": ["location"], "properties": {"location": {"type": "object"}}},
+        {"required": ["campus"], "properties": {"campus": {"type": "object"}}}]})
     name: str = Field(min_length=1, max_length=200, examples=["彭水县第一中学"])
     kind: Kind
     jurisdiction_code: CodeField
@@ -130,9 +143,11 @@ async def create_school(body: SchoolCreate, caller: Commander, db: Tx) -> dict:
 async def list_schools(
     caller: CurrentCaller, db: Reads, paging: Paging,
     jurisdiction_code: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_]{2,32}$")] = None,
-    near: Annotated[str | None, Query(description="`lon,lat`; with `radius_m`", examples=["108.1655,29.2951"])] = None,
+    near: Annotated[str | None, Query(description="`lon,lat`; with `radius_m`", examples=["108.1655,29.2951"],
+                                                   json_schema_extra=NEAR_SCHEMA)] = None,
     radius_m: Annotated[float | None, Query(gt=0, le=100_000)] = None,
-    bbox: Annotated[str | None, Query(description="`minlon,minlat,maxlon,maxlat`")] = None,
+    bbox: Annotated[str | None, Query(description="`minlon,minlat,maxlon,maxlat`",
+                                                   json_schema_extra=BBOX_SCHEMA)] = None,
     kind: Kind | None = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100, description="Part of the name")] = None,
     crs: CRSName = CRSName.wgs84,
