@@ -85,10 +85,10 @@ ins AS (
            p.school_id, d.m, 'closed', p.alarm_at + interval '30 s', p.alarm_at + interval '1 hour', '1-3-5@v1',
            p.alarm_at + interval '15 s', p.alarm_at + interval '1 hour'
     FROM placed p CROSS JOIN LATERAL (SELECT ST_Distance(p.boundary, p.loc) AS m) d
-    RETURNING id
+    RETURNING id, alarm_at, jurisdiction_code, zone_school_ids[1] AS school_id, category
 ),
 arr AS (
-    SELECT id,
+    SELECT id, alarm_at, jurisdiction_code, school_id, category,
            CASE WHEN random() < 0.85 THEN 10 + random() * 110 END AS a1,
            CASE WHEN random() < 0.80 THEN 40 + random() * 260 END AS a2,
            CASE WHEN random() < 0.90 THEN 90 + random() * 420 END AS a3,
@@ -96,10 +96,11 @@ arr AS (
     FROM ins
 ),
 el AS (
-    SELECT id, left_pending, least(a1, a2, a3) AS e1, least(a2, a3) AS e2, a3 AS e3 FROM arr
+    SELECT id, alarm_at, jurisdiction_code, school_id, category, left_pending,
+           least(a1, a2, a3) AS e1, least(a2, a3) AS e2, a3 AS e3 FROM arr
 ),
 st AS (
-    SELECT id, e1, e2, e3,
+    SELECT id, alarm_at, jurisdiction_code, school_id, category, e1, e2, e3,
            CASE WHEN e1 IS NULL THEN CASE WHEN left_pending THEN 'pending' ELSE 'missed' END
                 WHEN e1 <= 60 THEN 'met' ELSE 'missed' END AS s1,
            CASE WHEN e2 IS NULL THEN CASE WHEN left_pending THEN 'pending' ELSE 'missed' END
@@ -109,14 +110,15 @@ st AS (
     FROM el
 )
 INSERT INTO incident_scores (incident_id, policy_key, computed_at, compliant, tiers, tier1_elapsed_s,
-                             tier2_elapsed_s, tier3_elapsed_s, tier1_state, tier2_state, tier3_state)
+                             tier2_elapsed_s, tier3_elapsed_s, tier1_state, tier2_state, tier3_state,
+                             alarm_at, jurisdiction_code, school_id, category)
 SELECT id, '1-3-5@v1', now(),
        CASE WHEN 'missed' IN (s1, s2, s3) THEN false WHEN s1 = 'met' AND s2 = 'met' AND s3 = 'met' THEN true END,
        jsonb_build_array(
            jsonb_build_object('tier', 1, 'limit_s', 60.0, 'elapsed_s', e1, 'state', s1),
            jsonb_build_object('tier', 2, 'limit_s', 180.0, 'elapsed_s', e2, 'state', s2),
            jsonb_build_object('tier', 3, 'limit_s', 300.0, 'elapsed_s', e3, 'state', s3)),
-       e1, e2, e3, s1, s2, s3
+       e1, e2, e3, s1, s2, s3, alarm_at, jurisdiction_code, school_id, category
 FROM st
 """
 

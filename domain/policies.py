@@ -166,12 +166,15 @@ async def create(db: Db, *, caller: Caller, name: str, version: int,
 UPSERT_SCORES = Query("""
     INSERT INTO incident_scores AS s (incident_id, policy_key, computed_at, compliant, tiers,
                                       tier1_elapsed_s, tier2_elapsed_s, tier3_elapsed_s,
-                                      tier1_state, tier2_state, tier3_state)
-    SELECT u.incident_id, :policy_key, now(), u.compliant, u.tiers, u.e1, u.e2, u.e3, u.s1, u.s2, u.s3
+                                      tier1_state, tier2_state, tier3_state,
+                                      alarm_at, jurisdiction_code, school_id, category)
+    SELECT u.incident_id, :policy_key, now(), u.compliant, u.tiers, u.e1, u.e2, u.e3, u.s1, u.s2, u.s3,
+           i.alarm_at, i.jurisdiction_code, i.zone_school_ids[1], i.category  -- the facts statistics read
     FROM unnest(CAST(:ids AS uuid[]), CAST(:compliant AS boolean[]), CAST(:tiers AS jsonb[]),
                 CAST(:e1 AS float8[]), CAST(:e2 AS float8[]), CAST(:e3 AS float8[]),
                 CAST(:s1 AS text[]), CAST(:s2 AS text[]), CAST(:s3 AS text[]))
          AS u(incident_id, compliant, tiers, e1, e2, e3, s1, s2, s3)
+    JOIN incidents i ON i.id = u.incident_id
     ON CONFLICT (incident_id, policy_key) DO UPDATE SET
         computed_at = EXCLUDED.computed_at, compliant = EXCLUDED.compliant, tiers = EXCLUDED.tiers,
         tier1_elapsed_s = EXCLUDED.tier1_elapsed_s, tier2_elapsed_s = EXCLUDED.tier2_elapsed_s,

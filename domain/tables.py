@@ -542,7 +542,12 @@ class Arrival(SQLModel, table=True):
 
 
 class IncidentScore(SQLModel, table=True):
+    """A score of an incident under a policy, with the incident's fixed facts the statistics read (0014)."""
+
     __tablename__ = "incident_scores"
+    __table_args__ = (Index("ix_incident_scores_policy_key_alarm_at", "policy_key", "alarm_at", postgresql_include=[
+        "jurisdiction_code", "school_id", "category", "tier1_state", "tier2_state", "tier3_state",
+        "tier1_elapsed_s", "tier2_elapsed_s", "tier3_elapsed_s"]),)
 
     incident_id: UUID = Field(sa_type=UUID_T, foreign_key="incidents.id", primary_key=True)
     policy_key: str = Field(sa_type=String(40), primary_key=True)
@@ -555,3 +560,7 @@ class IncidentScore(SQLModel, table=True):
     tier1_state: str | None = Field(default=None, sa_type=String(8))
     tier2_state: str | None = Field(default=None, sa_type=String(8))
     tier3_state: str | None = Field(default=None, sa_type=String(8))
+    alarm_at: dt.datetime = Field(sa_type=TIMESTAMPTZ)
+    jurisdiction_code: str = Field(sa_type=String(32))
+    school_id: UUID | None = Field(default=None, sa_type=UUID_T)
+    category: str = Field(sa_type=String(32))
