@@ -14,6 +14,7 @@ from api import identity, lean, mobile, operations, problems, schools
 from api import incidents as incidents_api
 from api import map as map_page
 from api import ogc as ogc_api
+from api import phone as phone_page
 from api import share_links as share_links_api
 from api import statistics as statistics_api
 from api import stream as stream_api
@@ -126,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(units_api.router)
     app.include_router(share_links_api.router)
     map_page.install(app)  # /, /map and /map/static/… (not in the OpenAPI document)
+    phone_page.install(app)  # /m/ (the officers' page), its service worker and /m/static/… (not documented)
     app.include_router(ogc_api.router)
     app.include_router(exports_api.router)
     return app
