@@ -115,8 +115,45 @@ class Checkin(BaseModel):
 class BatchResult(BaseModel):
     id: Any = None
     status: Literal["created", "duplicate", "rejected"]
-    checkin: Checkin | None = None
+    checkin: Checkin | dict[str, Any] | None = Field(
+        default=None, description="The check-in as judged; with `?fields=` only the fields named there.")
     error: Problem | None = None
+
+
+RESULT_FIELDS = ("id", "status", "error", "checkin")
+CHECKIN_FIELDS = tuple(Checkin.model_fields)
+
+
+class BatchQuery(BaseModel):
+    fields: str | None = Field(
+        default=None, max_length=1000,
+        description="Compact answer for phones: comma-separated fields to keep. `id` and `status` are always there "
+                    "and `error` on a rejected item; name `checkin` for the whole check-in, or check-in fields "
+                    "(e.g. `fields=id,status,geofence,flags`) for just those under `checkin`; `fields=id,status` "
+                    "gives no check-in at all.")
+
+
+def read_fields(raw: str | None) -> set[str] | None:
+    """The `fields` of a batch answer, or None for the whole answer; an unknown name is 422 naming `fields`."""
+    if raw is None:
+        return None
+    names = {n.strip() for n in raw.split(",") if n.strip()}
+    unknown = sorted(names - set(RESULT_FIELDS) - set(CHECKIN_FIELDS))
+    if unknown:
+        raise InvalidInput(f"unknown field {unknown[0]!r}; known: {', '.join(RESULT_FIELDS + CHECKIN_FIELDS)}",
+                           field="fields")
+    return names
+
+
+def compact(result: dict[str, Any], fields: set[str] | None) -> dict[str, Any]:
+    """A batch result cut down to `fields` (see `BatchQuery`)."""
+    if fields is None or "checkin" in fields or "checkin" not in result:
+        return result
+    out = {k: v for k, v in result.items() if k != "checkin"}
+    kept = {k: result["checkin"][k] for k in CHECKIN_FIELDS if k in fields and k not in RESULT_FIELDS}
+    if kept:
+        out["checkin"] = kept
+    return out
 
 
 class BatchAnswer(BaseModel):
@@ -192,9 +229,10 @@ async def create_checkin(request: Request) -> Response:
 
 @lean_router.post("/checkins/batch", response_model=BatchAnswer, tags=["checkins"],
                   summary="Up to 500 check-ins (e.g. replayed after being offline); one result per item, in order",
-                  openapi_extra=lean.documented(body_model=CheckinBatchIn))
+                  openapi_extra=lean.documented(BatchQuery, body_model=CheckinBatchIn))
 async def create_checkins_batch(request: Request) -> Response:
     caller = _officer(await authenticate(request))
+    fields = read_fields(lean.query(request, BatchQuery).fields)
     body = await lean.body(request, BATCH_BODY)
     state = request.app.state
     now = lean.now(request)
@@ -225,7 +263,7 @@ async def create_checkins_batch(request: Request) -> Response:
                 result["error"] = problem_body(o.error, status=422, kind="validation-error", title="Validation error")
             else:
                 result["error"] = problem_body(o.error)
-        results.append(result)
+        results.append(compact(result, fields))
     return lean.json_response({"results": results})
 
 

@@ -10,10 +10,11 @@ from starlette.middleware.cors import CORSMiddleware
 from api import checkins as checkins_api
 from api import duty as duty_api
 from api import exports as exports_api
-from api import identity, lean, openapi_links, operations, problems, schools
+from api import identity, lean, mobile, openapi_links, operations, problems, schools
 from api import incidents as incidents_api
 from api import map as map_page
 from api import ogc as ogc_api
+from api import phone as phone_page
 from api import share_links as share_links_api
 from api import statistics as statistics_api
 from api import stream as stream_api
@@ -98,18 +99,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     cors = dict(allow_origins=origins, allow_credentials=False, allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                 allow_headers=["Authorization", "X-API-Key", "Content-Type", "Last-Event-ID", "X-Request-ID"],
                 expose_headers=["X-Request-ID", "Retry-After", "Location"], max_age=600)
+    # Inside out: ETags over the plain body, then gzip, then CORS, then the request context around everything.
+    app.add_middleware(mobile.ETags)
+    if settings.gzip:
+        app.add_middleware(mobile.gzip, minimum_size=settings.gzip_min_bytes)
     if origins:
         app.add_middleware(CORSMiddleware, **cors)
     app.add_middleware(RequestContext, **context)
     lean_routers = (checkins_api.lean_router, schools.lean_router, identity.lean_router, incidents_api.lean_router,
                     ogc_api.lean_router)
     app.hot_paths = lean.HotRoutes([r for router in lean_routers for r in router.routes])
-    app.hot_stack = RequestContext(CORSMiddleware(app.hot_paths, **cors) if origins else app.hot_paths, **context)
+    hot = mobile.gzip(app.hot_paths, minimum_size=settings.gzip_min_bytes) if settings.gzip else app.hot_paths
+    app.hot_stack = RequestContext(CORSMiddleware(hot, **cors) if origins else hot, **context)
     # The hot endpoints' routers first: a request tries the routers in order, and every router passed costs
     # a few microseconds per route it holds.
     for router in lean_routers:
         app.include_router(router)
     app.include_router(operations.router)
+    app.include_router(mobile.router)
     app.include_router(identity.router)
     app.include_router(schools.router)
     app.include_router(incidents_api.router)
@@ -120,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(units_api.router)
     app.include_router(share_links_api.router)
     map_page.install(app)  # /, /map and /map/static/… (not in the OpenAPI document)
+    phone_page.install(app)  # /m/ (the officers' page), its service worker and /m/static/… (not documented)
     app.include_router(ogc_api.router)
     app.include_router(exports_api.router)
     openapi_links.install(app)

@@ -112,25 +112,56 @@ def serve(
     port: int = typer.Option(None, help="Port (default PORT, 8000)."),
     workers: str = typer.Option("1", help="uvicorn worker processes: a number, or `auto` for one per core."),
     prepare: bool = typer.Option(True, help="Start the local database, migrate and seed the demo first."),
+    tls_cert: Path = typer.Option(None, help="PEM certificate (with its chain) to serve HTTPS (default "
+                                  "HUXIAO_TLS_CERT); needs --tls-key."),
+    tls_key: Path = typer.Option(None, help="PEM private key of the certificate (default HUXIAO_TLS_KEY)."),
+    proxy_headers: bool = typer.Option(None, help="Trust X-Forwarded-For/-Proto from --forwarded-allow-ips "
+                                       "(default HUXIAO_PROXY_HEADERS, off): behind a reverse proxy."),
+    forwarded_allow_ips: str = typer.Option(None, help="Proxies trusted for X-Forwarded-* (default "
+                                            "HUXIAO_FORWARDED_ALLOW_IPS, 127.0.0.1)."),
 ) -> None:
-    """Serve the API with uvicorn (after preparing the database and demo data)."""
+    """Serve the API with uvicorn (after preparing the database and demo data); HTTPS with a certificate."""
     import uvicorn
 
     count = _worker_count(workers)
+    settings = get_settings()
+    tls = _tls_files(tls_cert or settings.tls_cert, tls_key or settings.tls_key)
     if prepare:
         prepare_database(seed=True)
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
+    proxy = settings.proxy_headers if proxy_headers is None else proxy_headers
     _require_free_port(host, port)
-    console.print(f"huxiao on http://{host}:{port}  —  docs: http://{host}:{port}/docs")
+    scheme = "https" if tls else "http"
+    console.print(f"huxiao on {scheme}://{host}:{port}  —  docs: {scheme}://{host}:{port}/docs  —  "
+                  f"officers' phones: {scheme}://{host}:{port}/m/")
     from cli.demo import DEMO_LOGINS
 
     for username, password, role in DEMO_LOGINS:
         console.print(f"  demo login: {username} / {password} ({role})")
+    ssl = {"ssl_certfile": str(tls[0]), "ssl_keyfile": str(tls[1])} if tls else {}
     # The HTTP protocol with header and body read deadlines (api/protocol.py): uvicorn alone has none.
     uvicorn.run("api.main:app", host=host, port=port, workers=count, log_config=None,
-                access_log=False, proxy_headers=False, http="api.protocol:DeadlineHttpToolsProtocol")
+                access_log=False, proxy_headers=proxy,
+                forwarded_allow_ips=forwarded_allow_ips or settings.forwarded_allow_ips,
+                http="api.protocol:DeadlineHttpToolsProtocol", **ssl)
+
+
+def _tls_files(cert: Path | None, key: Path | None) -> tuple[Path, Path] | None:
+    """The certificate and key to serve HTTPS with (both or neither), checked to load before anything starts."""
+    import ssl
+
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        _fail("HTTPS needs both a certificate and its key: --tls-cert and --tls-key "
+              "(or HUXIAO_TLS_CERT and HUXIAO_TLS_KEY)")
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        _fail(f"cannot use the certificate {cert} with the key {key}: {exc}")
+    return cert, key
 
 
 def _worker_count(workers: str) -> int:

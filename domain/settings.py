@@ -62,6 +62,17 @@ class Settings(BaseSettings):
     body_timeout_s: float = Field(default=60.0, gt=0, description="A request's body must arrive within this "
                                   "after its headers.")
 
+    gzip: bool = Field(default=True, description="Compress answers for clients that accept gzip (never the live "
+                       "feed's Server-Sent Events).")
+    gzip_min_bytes: int = Field(default=1024, ge=0, description="Answers smaller than this are sent uncompressed.")
+    tls_cert: Path | None = Field(default=None, description="PEM certificate (chain) for `huxiao serve` to speak "
+                                  "HTTPS itself; with HUXIAO_TLS_KEY.")
+    tls_key: Path | None = Field(default=None, description="PEM private key of HUXIAO_TLS_CERT.")
+    proxy_headers: bool = Field(default=False, description="Behind a reverse proxy: take the client's address and "
+                                "scheme from X-Forwarded-For / X-Forwarded-Proto, only from HUXIAO_FORWARDED_ALLOW_IPS.")
+    forwarded_allow_ips: str = Field(default="127.0.0.1", description="Comma-separated addresses or networks of "
+                                     "the proxies trusted for X-Forwarded-* headers (with HUXIAO_PROXY_HEADERS).")
+
     jwt_secret: str | None = Field(default=None, description="HS256 key; unset means one generated once under HUXIAO_DATA_DIR.")
     jwt_issuer: str = "huxiao"
     jwt_audience: str = "huxiao-api"

@@ -12,6 +12,10 @@ from fastapi.routing import APIRoute
 UNDOCUMENTED = {
     "/": "redirects to the map page",
     "/map": "the map page (HTML)",
+    "/m": "redirects to the officers' phone page",
+    "/m/": "the officers' phone page (HTML)",
+    "/m/sw.js": "the phone page's service worker",
+    "/m/manifest.webmanifest": "the phone page's web app manifest",
     "/ogc/collections/{collection}/items": "per-collection hot routes; the templated route documents them",
 }
 TESTS = Path(__file__).parent
