@@ -123,14 +123,43 @@ def serve(
     host = host or settings.host
     port = port or settings.port
     _require_free_port(host, port)
+    tracker_port = settings.tracker_port
+    if tracker_port:
+        _require_free_port(host, tracker_port)
     console.print(f"huxiao on http://{host}:{port}  —  docs: http://{host}:{port}/docs")
+    console.print(f"  Traccar Client server URL: http://{host}:{port}{settings.tracker_path}"
+                  + (f"  or  http://{host}:{tracker_port}" if tracker_port else ""))
     from cli.demo import DEMO_LOGINS
 
     for username, password, role in DEMO_LOGINS:
         console.print(f"  demo login: {username} / {password} ({role})")
     # The HTTP protocol with header and body read deadlines (api/protocol.py): uvicorn alone has none.
-    uvicorn.run("api.main:app", host=host, port=port, workers=count, log_config=None,
-                access_log=False, proxy_headers=False, http="api.protocol:DeadlineHttpToolsProtocol")
+    options = dict(host=host, port=port, workers=count, log_config=None, access_log=False, proxy_headers=False,
+                   http="api.protocol:DeadlineHttpToolsProtocol")
+    if not tracker_port:
+        uvicorn.run("api.main:app", **options)
+        return
+    _serve_with_tracker_port(options, tracker_port=tracker_port)
+
+
+def _serve_with_tracker_port(options: dict, *, tracker_port: int) -> None:
+    """One uvicorn server — the same workers, the same app — listening on the API port and on the tracker port,
+    where the app answers every request as a Traccar Client position (api.main.Huxiao)."""
+    import socket
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config("api.main:app", **options)
+    tracker = socket.socket(socket.AF_INET6 if ":" in config.host else socket.AF_INET, socket.SOCK_STREAM)
+    tracker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    tracker.bind((config.host, tracker_port))
+    tracker.set_inheritable(True)
+    sockets = [config.bind_socket(), tracker]
+    if config.workers > 1:
+        Multiprocess(config, sockets=sockets).run()
+    else:
+        uvicorn.Server(config).run(sockets=sockets)
 
 
 def _worker_count(workers: str) -> int:
