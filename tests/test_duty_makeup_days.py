@@ -129,3 +129,21 @@ async def test_nobody_at_the_post_on_a_make_up_saturday_raises_the_uncovered_ale
     mine = [a for a in raised if str(a["post_id"]) == w.post["id"]]
     assert len(mine) == 1 and mine[0]["kind"] == "uncovered_post"
     assert str(mine[0]["officer_id"]) == w.officer.id and uuid.UUID(str(mine[0]["shift_id"]))
+
+
+async def test_the_demo_counties_get_the_2026_holidays_and_make_up_days_once(app):
+    from cli.demo import seed_jurisdictions
+    from cli.demo_calendar import COUNTIES, MAKEUP_DAYS_2026, NON_SCHOOL_DAYS_2026, seed_calendar
+    from domain import shifts
+
+    async with unit_of_work(app.state.pool) as db:
+        await seed_jurisdictions(db)
+        await seed_calendar(db)
+        assert await seed_calendar(db) == 0
+        path = await db.fetchval("SELECT CAST(path AS text) FROM jurisdictions WHERE code = '500243001P1'")
+        made_up = await shifts.makeup_weekdays(db, path=path, date_from=date(2026, 1, 1), date_to=date(2026, 12, 31))
+        closed = {r["day"] for r in await db.fetch(
+            "SELECT day FROM non_school_days WHERE jurisdiction_code = ANY(CAST(:c AS text[]))", {"c": list(COUNTIES)})}
+    assert made_up == {d: 1 for d in MAKEUP_DAYS_2026}
+    assert set(NON_SCHOOL_DAYS_2026) <= closed
+    assert all(d.isoweekday() >= 6 for d in MAKEUP_DAYS_2026) and all(d.isoweekday() <= 5 for d in NON_SCHOOL_DAYS_2026)
