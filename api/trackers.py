@@ -133,9 +133,11 @@ def tracker_router(path: str) -> APIRouter:
     """The OsmAnd endpoint at `path` (GET and POST, as Traccar accepts both)."""
     tracker = APIRouter(responses=PROBLEM_RESPONSES)
     summary = "Traccar Client / OsmAnd position (no token: the device identifier names the officer)"
+    # response_class=Response: the 200 is documented, like it is sent, without a body or content type
     tracker.add_api_route(path, receive_position, methods=["POST"], tags=["trackers"], summary=summary,
-                          openapi_extra=POSITION_DOC, operation_id="tracker_position_post")
+                          openapi_extra=POSITION_DOC, operation_id="tracker_position_post", response_class=Response)
     tracker.add_api_route(path, receive_position, methods=["GET"], tags=["trackers"], summary=summary,
+                          response_class=Response,
                           openapi_extra={k: v for k, v in POSITION_DOC.items() if k != "requestBody"},
                           operation_id="tracker_position_get")
     return tracker
