@@ -110,6 +110,8 @@ class Checkin(BaseModel):
     visible: VisibleOut
     mock_location: bool
     note: str | None
+    source: Literal["api", "traccar"] = Field(
+        description="api: posted to /v1/checkins; traccar: a position from a Traccar Client tracker.")
 
 
 class BatchResult(BaseModel):

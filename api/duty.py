@@ -100,6 +100,21 @@ class NonSchoolDayIn(Strict):
     reason: str | None = Field(default=None, max_length=200, examples=["国庆节"])
 
 
+class MakeupDay(BaseModel):
+    day: Day
+    jurisdiction_code: str
+    timetable_weekday: int = Field(description="ISO weekday (1 Monday … 7 Sunday) whose duty windows apply.")
+    reason: str | None
+    own: bool = Field(description="False when the day is inherited from an ancestor jurisdiction.")
+
+
+class MakeupDayIn(Strict):
+    day: Day
+    timetable_weekday: int = Field(default=1, ge=1, le=7, description="ISO weekday whose duty windows apply on "
+                                   "this day (a 调休 Saturday following Friday's timetable: 5); default Monday.")
+    reason: str | None = Field(default=None, max_length=200, examples=["国庆节调休上课"])
+
+
 class Shift(BaseModel):
     id: uuid.UUID
     officer_id: uuid.UUID
@@ -348,6 +363,32 @@ async def add_non_school_day(code: str, body: NonSchoolDayIn, caller: Commander,
 @router.delete("/jurisdictions/{code}/non-school-days/{day}", status_code=204, tags=["duty"])
 async def remove_non_school_day(code: str, day: Day, caller: Commander, db: Tx) -> Response:
     await shifts.remove_non_school_day(db, caller=caller, code=code, day=day)
+    return Response(status_code=204)
+
+
+@router.get("/jurisdictions/{code}/make-up-days", response_model=Page[MakeupDay], tags=["duty"],
+            summary="Make-up school days (调休上课日) holding in a jurisdiction (its own and its ancestors')")
+async def list_makeup_days(
+    code: str, caller: CurrentCaller, db: Reads, paging: Paging,
+    date_from: Annotated[Day | None, Query(alias="from")] = None,
+    date_to: Annotated[Day | None, Query(alias="to")] = None,
+) -> dict:
+    items, nxt = await shifts.makeup_days(db, caller=caller, code=code, date_from=date_from, date_to=date_to,
+                                          limit=paging.limit, cursor=paging.cursor)
+    return {"items": items, "next_cursor": nxt}
+
+
+@router.post("/jurisdictions/{code}/make-up-days", response_model=MakeupDay, status_code=201, tags=["duty"],
+             summary="Mark a make-up school day, e.g. a 调休 Saturday (commander); holds for the jurisdiction "
+                     "and below: shifts are generated and alerts raised on it")
+async def add_makeup_day(code: str, body: MakeupDayIn, caller: Commander, db: Tx) -> dict:
+    return await shifts.add_makeup_day(db, caller=caller, code=code, day=body.day,
+                                       timetable_weekday=body.timetable_weekday, reason=body.reason)
+
+
+@router.delete("/jurisdictions/{code}/make-up-days/{day}", status_code=204, tags=["duty"])
+async def remove_makeup_day(code: str, day: Day, caller: Commander, db: Tx) -> Response:
+    await shifts.remove_makeup_day(db, caller=caller, code=code, day=day)
     return Response(status_code=204)
 
 

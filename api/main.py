@@ -18,6 +18,7 @@ from api import phone as phone_page
 from api import share_links as share_links_api
 from api import statistics as statistics_api
 from api import stream as stream_api
+from api import trackers as trackers_api
 from api import units as units_api
 from api.observability import RequestContext, configure_logging
 from domain import paging
@@ -42,8 +43,15 @@ class Huxiao(FastAPI):
 
     hot_paths: lean.HotRoutes
     hot_stack: RequestContext
+    tracker_port: int | None = None
+    tracker_path: str = "/osmand"
 
     async def __call__(self, scope, receive, send) -> None:
+        if self.tracker_port is not None and scope["type"] == "http" \
+                and (scope.get("server") or (None, None))[1] == self.tracker_port:
+            # The tracker port (Traccar's 5055) serves positions only: every path there is the OsmAnd endpoint,
+            # so the app's server URL can be just `http://host:5055`.
+            scope = {**scope, "path": self.tracker_path, "raw_path": self.tracker_path.encode()}
         if scope["type"] == "http" and (scope["method"], scope["path"]) in self.hot_paths:
             scope["app"] = self
             await self.hot_stack(scope, receive, send)
@@ -106,8 +114,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if origins:
         app.add_middleware(CORSMiddleware, **cors)
     app.add_middleware(RequestContext, **context)
+    app.tracker_port, app.tracker_path = settings.tracker_port, settings.tracker_path
     lean_routers = (checkins_api.lean_router, schools.lean_router, identity.lean_router, incidents_api.lean_router,
-                    ogc_api.lean_router)
+                    ogc_api.lean_router, trackers_api.tracker_router(settings.tracker_path))
     app.hot_paths = lean.HotRoutes([r for router in lean_routers for r in router.routes])
     hot = mobile.gzip(app.hot_paths, minimum_size=settings.gzip_min_bytes) if settings.gzip else app.hot_paths
     app.hot_stack = RequestContext(CORSMiddleware(hot, **cors) if origins else hot, **context)
@@ -124,6 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(stream_api.router)
     app.include_router(duty_api.router)
     app.include_router(checkins_api.router)
+    app.include_router(trackers_api.router)
     app.include_router(units_api.router)
     app.include_router(share_links_api.router)
     map_page.install(app)  # /, /map and /map/static/… (not in the OpenAPI document)

@@ -81,6 +81,13 @@ async def seed_duty_step(db: Db, *, now: datetime) -> int:
     return made["shifts_created"] + made["checkins_created"]
 
 
+async def seed_calendar_step(db: Db) -> int:
+    """2026 holidays on school weekdays and the 调休 make-up school days, in both counties."""
+    from cli.demo_calendar import seed_calendar
+
+    return await seed_calendar(db)
+
+
 async def seed_incidents_step(db: Db, *, now: datetime) -> int:
     """A month of incidents around the demo schools, with arrivals that meet, miss and partly meet 1/3/5."""
     from cli.demo_incidents import seed_incidents
@@ -92,6 +99,7 @@ STEPS = [
     ("jurisdictions", lambda db, now: seed_jurisdictions(db)),
     ("people", lambda db, now: seed_people(db)),
     ("schools", lambda db, now: seed_schools(db)),
+    ("calendar", lambda db, now: seed_calendar_step(db)),
     ("duty", lambda db, now: seed_duty_step(db, now=now)),
     ("incidents", lambda db, now: seed_incidents_step(db, now=now)),
 ]

@@ -133,19 +133,27 @@ def serve(
     port = port or settings.port
     proxy = settings.proxy_headers if proxy_headers is None else proxy_headers
     _require_free_port(host, port)
+    tracker_port = settings.tracker_port
+    if tracker_port:
+        _require_free_port(host, tracker_port)
     scheme = "https" if tls else "http"
     console.print(f"huxiao on {scheme}://{host}:{port}  —  docs: {scheme}://{host}:{port}/docs  —  "
                   f"officers' phones: {scheme}://{host}:{port}/m/")
+    console.print(f"  Traccar Client server URL: {scheme}://{host}:{port}{settings.tracker_path}"
+                  + (f"  or  {scheme}://{host}:{tracker_port}" if tracker_port else ""))
     from cli.demo import DEMO_LOGINS
 
     for username, password, role in DEMO_LOGINS:
         console.print(f"  demo login: {username} / {password} ({role})")
     ssl = {"ssl_certfile": str(tls[0]), "ssl_keyfile": str(tls[1])} if tls else {}
     # The HTTP protocol with header and body read deadlines (api/protocol.py): uvicorn alone has none.
-    uvicorn.run("api.main:app", host=host, port=port, workers=count, log_config=None,
-                access_log=False, proxy_headers=proxy,
-                forwarded_allow_ips=forwarded_allow_ips or settings.forwarded_allow_ips,
-                http="api.protocol:DeadlineHttpToolsProtocol", **ssl)
+    options = dict(host=host, port=port, workers=count, log_config=None, access_log=False, proxy_headers=proxy,
+                   forwarded_allow_ips=forwarded_allow_ips or settings.forwarded_allow_ips,
+                   http="api.protocol:DeadlineHttpToolsProtocol", **ssl)
+    if not tracker_port:
+        uvicorn.run("api.main:app", **options)
+        return
+    _serve_with_tracker_port(options, tracker_port=tracker_port)
 
 
 def _tls_files(cert: Path | None, key: Path | None) -> tuple[Path, Path] | None:
@@ -162,6 +170,26 @@ def _tls_files(cert: Path | None, key: Path | None) -> tuple[Path, Path] | None:
     except (OSError, ssl.SSLError) as exc:
         _fail(f"cannot use the certificate {cert} with the key {key}: {exc}")
     return cert, key
+
+
+def _serve_with_tracker_port(options: dict, *, tracker_port: int) -> None:
+    """One uvicorn server — the same workers, the same app — listening on the API port and on the tracker port,
+    where the app answers every request as a Traccar Client position (api.main.Huxiao); both with TLS when set."""
+    import socket
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config("api.main:app", **options)
+    tracker = socket.socket(socket.AF_INET6 if ":" in config.host else socket.AF_INET, socket.SOCK_STREAM)
+    tracker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    tracker.bind((config.host, tracker_port))
+    tracker.set_inheritable(True)
+    sockets = [config.bind_socket(), tracker]
+    if config.workers > 1:
+        Multiprocess(config, sockets=sockets).run()
+    else:
+        uvicorn.Server(config).run(sockets=sockets)
 
 
 def _worker_count(workers: str) -> int:

@@ -57,7 +57,13 @@ FLAGS = {
     "no_shift": "no shift of the caller was given or covers recorded_at",
     "stale": "received more than checkin_stale_s (15 min) after recorded_at",
     "outside_geofence": "the fix lies certainly outside the post's geofence",
+    "unknown_accuracy": "the device gave no accuracy (a tracker's missing or zero accuracy): stored as "
+                        "100,000 m, so the geofence is uncertain",
 }
+UNKNOWN_ACCURACY_M = 100_000.0
+"""The accuracy stored for a fix whose device gave none: as good as unknown, so never inside or outside a post."""
+SOURCES = ("api", "traccar")
+"""Where a check-in came from: `POST /v1/checkins` (and batch), or a Traccar Client tracker (OsmAnd protocol)."""
 
 
 def read_flags(values: list[str] | None) -> list[str] | None:
@@ -89,6 +95,7 @@ class CheckinInput:
     note: str | None = None
     mock_location: bool = False
     device: dict | None = None
+    source: str = "api"
     refusal: DomainError | None = None
     """Why the item cannot be stored now (recorded_at out of range); it stands unless the item is a replay of
     a check-in stored earlier, which is answered as a duplicate."""
@@ -124,7 +131,8 @@ COLUMNS = """
     c.id, c.officer_id, c.jurisdiction_code, c.kind, c.recorded_at, c.received_at,
     ST_X(CAST(c.location AS geometry)) AS lon, ST_Y(CAST(c.location AS geometry)) AS lat, c.accuracy_m, c.crs,
     c.shift_id, c.post_id, c.school_id, c.distance_to_school_m, c.in_school_zone, c.distance_to_post_m,
-    c.geofence, c.in_post_geofence, c.in_duty_window, c.flags, c.vehicle, c.lights, c.mock_location, c.note
+    c.geofence, c.in_post_geofence, c.in_duty_window, c.flags, c.vehicle, c.lights, c.mock_location, c.note,
+    c.source
 """
 
 _WINDOW = in_duty_window_sql(school="COALESCE(j.post_school, j.zone_school)",
@@ -139,9 +147,9 @@ INGEST = Query(f"""
                     CAST(:shift_ids AS uuid[]), CAST(:post_ids AS uuid[]), CAST(:vehicles AS boolean[]),
                     CAST(:lights AS boolean[]), CAST(:mocks AS boolean[]), CAST(:notes AS text[]),
                     CAST(:devices AS jsonb[]), CAST(:hashes AS bytea[]), CAST(:zone_ids AS uuid[]),
-                    CAST(:zone_ds AS float8[]))
+                    CAST(:zone_ds AS float8[]), CAST(:sources AS text[]))
              AS u(id, kind, recorded_at, lon, lat, accuracy_m, crs, shift_id, post_id, vehicle, lights, mock, note,
-                  device, body_hash, zone_id, zone_d)
+                  device, body_hash, zone_id, zone_d, source)
     ),
     fresh AS (
         INSERT INTO checkin_keys (id, officer_id, recorded_at, body_hash)
@@ -222,7 +230,7 @@ INGEST = Query(f"""
         INSERT INTO checkins (id, officer_id, jurisdiction_code, kind, recorded_at, received_at, location, accuracy_m,
                               crs, shift_id, post_id, school_id, distance_to_school_m, in_school_zone,
                               distance_to_post_m, geofence, in_post_geofence, in_duty_window, flags, vehicle, lights,
-                              mock_location, note, device, place_code)
+                              mock_location, note, device, place_code, source)
         SELECT d.id, :officer, d.owner_code, d.kind, d.recorded_at, now(), d.g,
                d.accuracy_m, d.crs, d.sid, d.pid, d.zone_school, d.dschool, d.zone_school IS NOT NULL,
                d.dpost, d.geofence, CASE d.geofence WHEN 'inside' THEN true WHEN 'outside' THEN false END,
@@ -239,10 +247,11 @@ INGEST = Query(f"""
                    CASE WHEN d.zone_school IS NULL THEN 'outside_zone' END,
                    CASE WHEN d.sid IS NULL THEN 'no_shift' END,
                    CASE WHEN d.lag_s > :stale_s THEN 'stale' END,
-                   CASE WHEN d.geofence = 'outside' THEN 'outside_geofence' END
+                   CASE WHEN d.geofence = 'outside' THEN 'outside_geofence' END,
+                   CASE WHEN d.accuracy_m >= :unknown_m THEN 'unknown_accuracy' END
                ], NULL),
                d.vehicle, d.lights, d.mock, d.note, d.device,
-               CASE WHEN d.zone_code <> d.owner_code THEN d.zone_code END
+               CASE WHEN d.zone_code <> d.owner_code THEN d.zone_code END, d.source
         FROM judged d
         RETURNING *
     ),
@@ -301,7 +310,7 @@ def answer(row: Any) -> dict:
         "geofence": row["geofence"], "in_post_geofence": row["in_post_geofence"],
         "in_duty_window": row["in_duty_window"], "flags": list(row["flags"]),
         "visible": {"vehicle": row["vehicle"], "lights": row["lights"]},
-        "mock_location": row["mock_location"], "note": row["note"],
+        "mock_location": row["mock_location"], "note": row["note"], "source": row["source"],
     }
 
 
@@ -398,7 +407,8 @@ async def ingest(db: Db, *, caller: Caller, items: list[CheckinInput | DomainErr
             "lights": [i.lights for i in batch], "mocks": [bool(i.mock_location) for i in batch],
             "notes": [i.note for i in batch],
             "devices": [json.dumps(i.device, ensure_ascii=False) if i.device is not None else None for i in batch],
-            "hashes": [i.body_hash for i in batch],
+            "hashes": [i.body_hash for i in batch], "sources": [i.source for i in batch],
+            "unknown_m": UNKNOWN_ACCURACY_M,
             "zones_given": zone_index is not None, "zone_ids": [z[0] for z in held], "zone_ds": [z[1] for z in held],
             "officer": caller.user_id, "officer_code": officer_code, "officer_path": caller.scope_path,
             "allow": SHIFT_MATCH_ALLOWANCE_S,

@@ -94,6 +94,18 @@ class Settings(BaseSettings):
     duty_sweep_interval_s: float = Field(default=60.0, description="How often the leader worker sweeps for "
                                          "uncovered posts (and makes partitions, prunes old events).")
 
+    # Trackers: Traccar Client (OsmAnd protocol).
+    tracker_path: str = Field(default="/osmand", pattern=r"^/[A-Za-z0-9_\-/]{1,64}$",
+                              description="Path on the API's port where Traccar Client posts positions.")
+    tracker_port: int | None = Field(default=None, ge=1, le=65535, description="When set, `huxiao serve` also "
+                                     "listens on this port (Traccar's own is 5055) and answers every request "
+                                     "there as a tracker position, whatever its path.")
+    tracker_rate_limit: int = Field(default=120, ge=1, description="Positions one device may post per "
+                                    "`tracker_rate_window_s`; more are answered 429 (the app retries later).")
+    tracker_rate_window_s: int = Field(default=60, ge=1, le=3600)
+    tracker_unknown_max: int = Field(default=10_000, ge=0, description="Unknown identifiers counted at most "
+                                     "(beyond that, positions of new unknown identifiers are dropped uncounted).")
+
     # Incidents.
     arrival_max_distance_m: float = 150.0
     arrival_max_delay_s: int = 6 * 3600

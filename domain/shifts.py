@@ -4,6 +4,12 @@ Windows are local times of the school's jurisdiction (`jurisdictions.time_zone`)
 Which windows apply to a school: its own override when it has one, else those of the nearest jurisdiction on its
 path (itself, then its ancestors) that has any, else the built-in defaults. A non-school day listed for a
 jurisdiction holds for every school in it and below it.
+
+A make-up school day (调休上课日) listed for a jurisdiction makes that day a school day for every school in it and
+below it, with the windows of its `timetable_weekday` (a 调休 Saturday usually follows a named weekday's
+timetable; default Monday): shifts are generated on it and check-ins on it fall in the duty windows. When
+jurisdictions on a school's path list the same day, the nearest one's timetable weekday holds; a non-school day
+anywhere on the path wins over a make-up day (a closed school is closed).
 """
 
 from __future__ import annotations
@@ -73,8 +79,13 @@ def window_candidates_sql(*, school: str, path: str) -> str:
 
 def in_duty_window_sql(*, school: str, path: str, time_zone: str, at: str) -> str:
     """A boolean SQL expression: `at` (timestamptz) falls, in local time, inside one of the windows that apply
-    to the school on a school day (a listed weekday that no jurisdiction on the school's path marks non-school)."""
+    to the school on a school day (a listed weekday — or a make-up day's timetable weekday — that no
+    jurisdiction on the school's path marks non-school)."""
     local = f"({at} AT TIME ZONE {time_zone})"
+    weekday = f"""COALESCE(
+        (SELECT m.timetable_weekday FROM makeup_school_days m JOIN jurisdictions mj ON mj.code = m.jurisdiction_code
+         WHERE m.day = CAST({local} AS date) AND mj.path @> {path} ORDER BY nlevel(mj.path) DESC LIMIT 1),
+        CAST(EXTRACT(ISODOW FROM {local}) AS smallint))"""
     return f"""(
         EXISTS (
             SELECT 1 FROM (
@@ -82,7 +93,7 @@ def in_duty_window_sql(*, school: str, path: str, time_zone: str, at: str) -> st
                 FROM ({window_candidates_sql(school=school, path=path)}) AS c(name, starts_local, ends_local, weekdays, prio, owner)
             ) ew
             WHERE ew.prio = ew.best
-              AND CAST(EXTRACT(ISODOW FROM {local}) AS smallint) = ANY(ew.weekdays)
+              AND {weekday} = ANY(ew.weekdays)
               AND CAST({local} AS time) >= ew.starts_local AND CAST({local} AS time) < ew.ends_local
         )
         AND NOT EXISTS (
@@ -224,6 +235,9 @@ async def add_non_school_day(db: Db, *, caller: Caller, code: str, day: date,
     """Mark a day as having no school in the jurisdiction and below it (commanders); repeating it updates the reason."""
     caller.require(Role.commander)
     await jurisdictions.get(db, code=code, caller=caller)
+    if await db.fetchval("SELECT 1 FROM makeup_school_days WHERE jurisdiction_code = :code AND day = :day",
+                         {"code": code, "day": day}):
+        raise Conflict(f"{day} is a make-up school day of {code}; remove it first", field="day")
     row = await db.fetchrow("""
         INSERT INTO non_school_days (jurisdiction_code, day, reason) VALUES (:code, :day, :reason)
         ON CONFLICT (jurisdiction_code, day) DO UPDATE SET reason = EXCLUDED.reason
@@ -242,6 +256,72 @@ async def remove_non_school_day(db: Db, *, caller: Caller, code: str, day: date)
     if not deleted:
         raise NotFound(f"{day} is not a non-school day of {code}")
     await audit.record(db, caller=caller, entity="non_school_day", entity_id=f"{code}:{day}", action="delete",
+                       jurisdiction_code=code)
+
+
+async def makeup_weekdays(db: Db, *, path: str, date_from: date, date_to: date) -> dict[date, int]:
+    """The make-up days holding at a jurisdiction path between two dates, each with its timetable weekday (the
+    nearest jurisdiction's when several on the path list the day)."""
+    rows = await db.fetch("""
+        SELECT DISTINCT ON (m.day) m.day, m.timetable_weekday
+        FROM makeup_school_days m JOIN jurisdictions mj ON mj.code = m.jurisdiction_code
+        WHERE mj.path @> CAST(:path AS ltree) AND m.day BETWEEN :d0 AND :d1
+        ORDER BY m.day, nlevel(mj.path) DESC
+    """, {"path": path, "d0": date_from, "d1": date_to})
+    return {r["day"]: r["timetable_weekday"] for r in rows}
+
+
+async def makeup_days(db: Db, *, caller: Caller, code: str, date_from: date | None, date_to: date | None,
+                      limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
+    """The make-up school days that hold in a jurisdiction (its own and its ancestors'), by day."""
+    j = await jurisdictions.get(db, code=code, caller=caller)
+    after = decode_cursor(cursor, arity=2)
+    rows = await db.fetch("""
+        SELECT m.day, m.jurisdiction_code, m.timetable_weekday, m.reason, m.jurisdiction_code = :code AS own
+        FROM makeup_school_days m JOIN jurisdictions mj ON mj.code = m.jurisdiction_code
+        WHERE mj.path @> CAST(:path AS ltree)
+          AND (CAST(:d0 AS date) IS NULL OR m.day >= :d0) AND (CAST(:d1 AS date) IS NULL OR m.day <= :d1)
+          AND (CAST(:after_day AS date) IS NULL OR (m.day, m.jurisdiction_code) > (CAST(:after_day AS date), :after_code))
+        ORDER BY m.day, m.jurisdiction_code LIMIT :n
+    """, {"code": code, "path": j["path"], "d0": date_from, "d1": date_to,
+           "after_day": date.fromisoformat(after[0]) if after else None, "after_code": after[1] if after else None,
+           "n": limit + 1})
+    return page_of([dict(r) for r in rows], limit=limit, key=lambda r: [r["day"].isoformat(), r["jurisdiction_code"]])
+
+
+async def add_makeup_day(db: Db, *, caller: Caller, code: str, day: date, timetable_weekday: int,
+                         reason: str | None) -> dict:
+    """Mark a make-up school day in the jurisdiction and below it (commanders); repeating it updates the timetable
+    weekday and reason. A day the same jurisdiction lists as non-school is refused (409): remove that first."""
+    caller.require(Role.commander)
+    await jurisdictions.get(db, code=code, caller=caller)
+    if timetable_weekday not in range(1, 8):
+        raise InvalidInput("timetable_weekday must be an ISO weekday 1 (Monday) … 7 (Sunday)",
+                           field="timetable_weekday")
+    clash = await db.fetchval("SELECT 1 FROM non_school_days WHERE jurisdiction_code = :code AND day = :day",
+                              {"code": code, "day": day})
+    if clash:
+        raise Conflict(f"{day} is a non-school day of {code}; remove it first", field="day")
+    row = await db.fetchrow("""
+        INSERT INTO makeup_school_days (jurisdiction_code, day, timetable_weekday, reason)
+        VALUES (:code, :day, :weekday, :reason)
+        ON CONFLICT (jurisdiction_code, day) DO UPDATE
+            SET timetable_weekday = EXCLUDED.timetable_weekday, reason = EXCLUDED.reason
+        RETURNING day, jurisdiction_code, timetable_weekday, reason, true AS own
+    """, {"code": code, "day": day, "weekday": timetable_weekday, "reason": reason})
+    await audit.record(db, caller=caller, entity="makeup_school_day", entity_id=f"{code}:{day}", action="set",
+                       jurisdiction_code=code, changes={"timetable_weekday": timetable_weekday, "reason": reason})
+    return dict(row)
+
+
+async def remove_makeup_day(db: Db, *, caller: Caller, code: str, day: date) -> None:
+    caller.require(Role.commander)
+    await jurisdictions.get(db, code=code, caller=caller)
+    deleted = await db.execute("DELETE FROM makeup_school_days WHERE jurisdiction_code = :code AND day = :day",
+                               {"code": code, "day": day})
+    if not deleted:
+        raise NotFound(f"{day} is not a make-up school day of {code}")
+    await audit.record(db, caller=caller, entity="makeup_school_day", entity_id=f"{code}:{day}", action="delete",
                        jurisdiction_code=code)
 
 
@@ -402,16 +482,19 @@ def _as_window(w: dict) -> DutyWindow:
 
 
 def planned_spans(*, windows: list[DutyWindow], date_from: date, date_to: date, closed: set[date],
-                  time_zone: str) -> list[tuple[datetime, datetime, str]]:
+                  time_zone: str, makeup: dict[date, int] | None = None) -> list[tuple[datetime, datetime, str]]:
     """Each window's (start, end, name) in UTC on each school day from `date_from` to `date_to` inclusive: days
-    on the window's weekdays that are not in `closed` (non-school days)."""
+    on the window's weekdays that are not in `closed` (non-school days); a make-up day (`makeup`: day → its
+    timetable weekday) counts as that weekday."""
     tz = ZoneInfo(time_zone)
+    makeup = makeup or {}
     spans = []
     day = date_from
     while day <= date_to:
         if day not in closed:
+            weekday = makeup.get(day, day.isoweekday())
             for w in windows:
-                if day.isoweekday() in w.weekdays:
+                if weekday in w.weekdays:
                     spans.append((*local_span(day, w, tz), w.name))
         day += timedelta(days=1)
     return spans
@@ -439,8 +522,9 @@ async def generate(db: Db, *, caller: Caller, assignments: dict[uuid.UUID, list[
             SELECT n.day FROM non_school_days n JOIN jurisdictions nj ON nj.code = n.jurisdiction_code
             WHERE nj.path @> CAST(:path AS ltree) AND n.day BETWEEN :d0 AND :d1
         """, {"path": post["path"], "d0": date_from, "d1": date_to})}
+        makeup = await makeup_weekdays(db, path=post["path"], date_from=date_from, date_to=date_to)
         spans = planned_spans(windows=windows, date_from=date_from, date_to=date_to, closed=closed,
-                              time_zone=post["time_zone"])
+                              time_zone=post["time_zone"], makeup=makeup)
         plan += [(o, post_id, post["jurisdiction_code"], s, e, name) for o in officers for s, e, name in spans]
     if len(plan) > GENERATE_MAX_SHIFTS:
         raise InvalidInput(f"this would make {len(plan)} shifts; at most {GENERATE_MAX_SHIFTS} at once", field="to")

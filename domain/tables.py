@@ -335,6 +335,21 @@ class NonSchoolDay(SQLModel, table=True):
     reason: str | None = Field(default=None, sa_type=String(200))
 
 
+class MakeupSchoolDay(SQLModel, table=True):
+    """调休: a day (usually a weekend) that is a school day, following the timetable of `timetable_weekday`."""
+
+    __tablename__ = "makeup_school_days"
+    __table_args__ = (
+        CheckConstraint("timetable_weekday BETWEEN 1 AND 7", name="timetable_weekday_range"),
+        Index("ix_makeup_school_days_day", "day"),
+    )
+
+    jurisdiction_code: str = Field(sa_type=String(32), foreign_key="jurisdictions.code", primary_key=True)
+    day: dt.date = Field(primary_key=True)
+    timetable_weekday: int = Field(sa_type=SmallInteger, sa_column_kwargs={"server_default": text("1")})
+    reason: str | None = Field(default=None, sa_type=String(200))
+
+
 class Shift(SQLModel, table=True):
     __tablename__ = "shifts"
     __table_args__ = (
@@ -412,6 +427,7 @@ class Checkin(SQLModel, table=True):
     note: str | None = Field(default=None, sa_type=String(500))
     device: dict[str, Any] | None = Field(default=None, sa_type=pg.JSONB)
     place_code: str | None = Field(default=None, sa_type=String(32))
+    source: str = Field(sa_type=String(16), sa_column_kwargs={"server_default": "api"})
 
 
 class UnitPosition(SQLModel, table=True):
@@ -564,3 +580,45 @@ class IncidentScore(SQLModel, table=True):
     jurisdiction_code: str = Field(sa_type=String(32))
     school_id: UUID | None = Field(default=None, sa_type=UUID_T)
     category: str = Field(sa_type=String(32))
+
+
+# --- trackers (Traccar Client, OsmAnd protocol) ---------------------------------------------------
+
+
+class TrackerDevice(SQLModel, table=True):
+    """A phone running Traccar Client, registered to an officer; also its rate window and counts."""
+
+    __tablename__ = "tracker_devices"
+    __table_args__ = (
+        Index("uq_tracker_devices_identifier", "identifier", unique=True),
+        Index("ix_tracker_devices_officer_id", "officer_id"),
+        Index("ix_tracker_devices_jurisdiction_code", "jurisdiction_code"),
+    )
+
+    id: UUID = Field(sa_type=UUID_T, primary_key=True)
+    identifier: str = Field(sa_type=String(64))
+    officer_id: UUID = Field(sa_type=UUID_T, foreign_key="users.id")
+    jurisdiction_code: str = Field(sa_type=String(32), foreign_key="jurisdictions.code")
+    name: str | None = Field(default=None, sa_type=String(200))
+    active: bool = Field(sa_column_kwargs={"server_default": text("true")})
+    created_at: dt.datetime = _now()
+    updated_at: dt.datetime = _now()
+    last_seen_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMPTZ)
+    positions_received: int = Field(sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
+    positions_duplicate: int = Field(sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
+    positions_dropped: int = Field(sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
+    positions_rate_limited: int = Field(sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
+    last_drop_reason: str | None = Field(default=None, sa_type=String(300))
+    window_started_at: dt.datetime = _now()
+    window_count: int = Field(sa_column_kwargs={"server_default": text("0")})
+
+
+class TrackerUnknownDevice(SQLModel, table=True):
+    """An identifier that posted positions but is registered to nobody: only counted, never stored."""
+
+    __tablename__ = "tracker_unknown_devices"
+
+    identifier: str = Field(sa_type=String(64), primary_key=True)
+    positions: int = Field(sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
+    first_seen_at: dt.datetime = _now()
+    last_seen_at: dt.datetime = _now()

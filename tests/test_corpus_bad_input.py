@@ -25,7 +25,8 @@ from tests.test_duty_support import hour_ago, make_shift, make_world
 
 CORPUS = json.loads((Path(__file__).parent / "corpus" / "values.json").read_text())
 TABLES = ("checkins", "checkin_keys", "incidents", "arrivals", "schools", "posts", "shifts", "users", "api_keys",
-          "jurisdictions", "scoring_policies", "audit_log", "duty_windows", "non_school_days")
+          "jurisdictions", "scoring_policies", "audit_log", "duty_windows", "non_school_days",
+          "tracker_devices", "tracker_unknown_devices", "makeup_school_days")
 RAW = "\u0001RAW\u0001"
 
 
@@ -96,7 +97,8 @@ async def _world(app, client, cache: dict) -> dict:
     inc = (await client.post("/v1/incidents", headers=w.commander.headers, json={
         "category": "other", "severity": 2, "source": "patrol", "alarm_at": hour_ago(0.01).isoformat(),
         "location": {"type": "Point", "coordinates": list(w.gate)}})).json()
-    cache.update(w=w, admin=admin, shift=shift, incident=inc)
+    device = (await client.post("/v1/devices", headers=admin.headers, json={"officer_id": w.officer.id})).json()
+    cache.update(w=w, admin=admin, shift=shift, incident=inc, device=device)
     return cache
 
 
@@ -125,7 +127,7 @@ async def test_every_query_filter_survives_the_corpus(app, client, corpus_world)
     ids = {"school_id": w.school["id"], "post_id": w.post["id"], "shift_id": world["shift"]["id"],
            "incident_id": world["incident"]["id"], "user_id": w.officer.id, "code": w.tree.code,
            "checkin_id": str(uuid.uuid4()), "alert_id": str(uuid.uuid4()), "key_id": str(uuid.uuid4()),
-           "day": "2026-10-01", "collection_id": "incidents", "feature_id": world["incident"]["id"]}
+           "day": "2026-10-01", "device_id": world["device"]["id"], "collection_id": "incidents", "feature_id": world["incident"]["id"]}
     tried = 0
     for path, ops in spec["paths"].items():
         op = ops.get("get")
@@ -172,6 +174,11 @@ def _bodies(world: dict) -> list[tuple[str, str, dict]]:
                                "jurisdiction_code": w.tree.code, "password": "long-enough-password"}),
         ("POST", "/v1/api-keys", {"name": "x", "jurisdiction_code": w.tree.code}),
         ("POST", f"/v1/jurisdictions/{w.tree.code}/non-school-days", {"day": "2026-10-02", "reason": "x"}),
+        ("POST", f"/v1/jurisdictions/{w.tree.code}/make-up-days", {"day": "2026-10-10", "timetable_weekday": 6,
+                                                                   "reason": "x"}),
+        ("POST", "/v1/devices", {"officer_id": w.officer.id, "name": "x"}),
+        ("PATCH", f"/v1/devices/{world['device']['id']}", {"officer_id": w.officer2.id, "name": "y",
+                                                           "active": True}),
         ("PUT", f"/v1/schools/{w.school['id']}/duty-windows", {"windows": [
             {"name": "am", "starts_local": "07:00", "ends_local": "08:00", "weekdays": [1, 2]}]}),
         ("POST", "/v1/scoring/policies", {"name": "p" + uuid.uuid4().hex[:6], "version": 1,

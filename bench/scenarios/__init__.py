@@ -68,9 +68,9 @@ class Context:
 
 
 def _registry() -> dict:
-    from bench.scenarios import auth, checkins, exports, incidents, ogc, peer, platform, zones
+    from bench.scenarios import auth, checkins, exports, incidents, ogc, peer, platform, trackers, zones
 
-    return {m.NAME: m for m in (peer, platform, auth, zones, checkins, incidents, ogc, exports)}
+    return {m.NAME: m for m in (peer, platform, auth, zones, checkins, incidents, ogc, exports, trackers)}
 
 
 SCENARIOS = _registry()

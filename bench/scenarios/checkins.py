@@ -111,7 +111,7 @@ def _lua(tokens: list[str], body: str) -> str:
 OFFICER = "CAST(md5('bench-officer-' || :o) AS uuid)"
 SCALARS = {"officer": OFFICER, "officer_code": "'{county}'", "allow": "{allow}", "prev_within": "{prev_within}",
            "poor_m": "{poor_m}", "skew_s": "{skew_s}", "stale_s": "{stale_s}", "online": "{online}",
-           "max_speed": "{max_speed}", "zones_given": "false"}
+           "max_speed": "{max_speed}", "zones_given": "false", "unknown_m": "100000"}
 SINGLE_ARRAYS = {
     "ids": "ARRAY[gen_random_uuid()]", "kinds": "ARRAY['heartbeat']", "recorded": "ARRAY[now()]",
     "lons": "ARRAY[CAST(:lon AS float8)]", "lats": "ARRAY[CAST(:lat AS float8)]", "accs": "ARRAY[CAST(:acc AS float8)]",
@@ -120,6 +120,7 @@ SINGLE_ARRAYS = {
     "mocks": "ARRAY[false]", "notes": "CAST(ARRAY[NULL] AS text[])", "devices": "CAST(ARRAY[NULL] AS jsonb[])",
     "hashes": "ARRAY[sha256(convert_to(CAST(random() AS text), 'UTF8'))]",
     "zone_ids": "CAST(ARRAY[NULL] AS uuid[])", "zone_ds": "CAST(ARRAY[NULL] AS float8[])",
+    "sources": "ARRAY['api']",
 }
 
 
@@ -138,6 +139,7 @@ BATCH_ARRAYS = {
     "mocks": _series("false"), "notes": _series("CAST(NULL AS text)"), "devices": _series("CAST(NULL AS jsonb)"),
     "hashes": _series("sha256(convert_to(CAST(random() AS text), 'UTF8'))"),
     "zone_ids": _series("CAST(NULL AS uuid)"), "zone_ds": _series("CAST(NULL AS float8)"),
+    "sources": _series("CAST('api' AS text)"),
 }
 
 
