@@ -20,6 +20,7 @@ from api import statistics as statistics_api
 from api import stream as stream_api
 from api import trackers as trackers_api
 from api import units as units_api
+from api import webhooks as webhooks_api
 from api.observability import RequestContext, configure_logging
 from domain import paging
 from domain.database import Db, create_pool
@@ -76,11 +77,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         listing_pool = await create_pool(settings, min_size=0, max_size=settings.db_listing_pool_size,
                                          plan_cache_mode="force_custom_plan")
         app.state.listing_db = Db(listing_pool, acquire_timeout_s=settings.db_pool_timeout_s)
-        await stream_api.start_hub(app, settings)  # live feed listener; retries in the background
+        # live feed listener (and the webhook outbox's wake-ups); retries in the background
+        await stream_api.start_hub(app, settings, also_listen=webhooks_api.create_dispatcher(app))
         await duty_api.start_duty_tasks(app)  # check-in partitions ahead; uncovered-post sweep every minute
+        await webhooks_api.start_dispatcher(app)  # signed deliveries from the outbox, missed-tier sweep
         try:
             yield
         finally:
+            await webhooks_api.stop_dispatcher(app)
             await duty_api.stop_duty_tasks(app)
             await stream_api.stop_hub(app)
             await listing_pool.close()
@@ -140,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     phone_page.install(app)  # /m/ (the officers' page), its service worker and /m/static/… (not documented)
     app.include_router(ogc_api.router)
     app.include_router(exports_api.router)
+    app.include_router(webhooks_api.router)
     openapi_links.install(app)
     return app
 

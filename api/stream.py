@@ -208,9 +208,13 @@ def listener_dsn(settings: Settings) -> str:
     return dsn(settings)
 
 
-async def start_hub(app: FastAPI, settings: Settings) -> None:
-    """Start the process' listener (from the app lifespan); it connects in the background."""
+async def start_hub(app: FastAPI, settings: Settings,
+                    also_listen: tuple[tuple[str, Callable[[str], None], Callable[[bool], None]], ...] = ()) -> None:
+    """Start the process' listener (from the app lifespan); it connects in the background. `also_listen`:
+    more (channel, on notification, on connected/disconnected) for the same connection."""
     hub = EventHub(listener_dsn(settings), app.state.db, backoff_max_s=settings.db_reconnect_max_s)
+    for channel, on_notify, on_state in also_listen:
+        hub.listen(channel, on_notify, on_state)
     def credentials_changed(_payload: str) -> None:
         credentials.CALLERS.clear()
         hub.recheck_all()

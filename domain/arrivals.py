@@ -28,7 +28,7 @@ from typing import Any
 
 from shapely.geometry import Point
 
-from domain import audit, incidents, policies
+from domain import audit, incidents, policies, tier_misses
 from domain.callers import Caller, Role
 from domain.database import Db, Query
 from domain.errors import Conflict, Forbidden, InvalidInput
@@ -176,6 +176,10 @@ async def record(db: Db, *, caller: Caller, incident_id: uuid.UUID, arrival: Arr
         # A separate call: one batch's ids need not follow its order, and the feed should show arrival, then score.
         await publish(db, [Event("incident.score", code, {"incident_id": str(incident_id),
                                                                "score": score.as_dict()})])
+    # A tier whose stored state was still pending and is missed now (the arrival came late): announced here,
+    # under the incident lock, so the deadline sweep (domain/tier_misses.py) does not announce it again.
+    await publish(db, tier_misses.missed_events(code=code, incident_id=incident_id, alarm_at=incident["alarm_at"],
+                                                before=incident["score_tiers"], after=score))
     await audit.record(db, caller=caller, entity="arrival", entity_id=arrival_id, action="create",
                        jurisdiction_code=code,
                        changes={"incident_id": incident_id, "tier": arrival.tier, "counts": out["counts"],

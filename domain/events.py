@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from domain import webhooks
 from domain.callers import Caller
 from domain.database import Db, Query
 
@@ -21,7 +22,7 @@ REPLAY_RETENTION_S = 24 * 3600
 
 KINDS = (
     "incident.created", "incident.updated", "incident.arrival", "incident.score",
-    "checkin.created", "duty.alert", "duty.alert_acknowledged",
+    "checkin.created", "duty.alert", "duty.alert_acknowledged", "incident.tier_missed",
 )
 
 
@@ -48,16 +49,22 @@ PUBLISH = Query("""
 
 
 async def publish(db: Db, events: Iterable[Event]) -> None:
-    """Append the events in the caller's transaction and notify listeners when it commits."""
+    """Append the events in the caller's transaction and notify listeners when it commits; events that some
+    webhook may want are queued in the webhook outbox in the same statement (domain/webhooks.py)."""
     batch = list(events)
     if not batch:
         return
-    await db.execute(PUBLISH, {
+    params = {
         "kinds": [e.kind for e in batch],
         "codes": [e.jurisdiction_code for e in batch],
         "payloads": [json.dumps(e.payload, default=str, ensure_ascii=False) for e in batch],
         "channel": CHANNEL,
-    })
+    }
+    hooks = [webhooks.webhook_event(e.kind, e.payload) for e in batch]
+    if any(hooks):
+        await db.execute(webhooks.PUBLISH_HOOKED, {**params, "hooks": hooks, "hook_channel": webhooks.CHANNEL})
+    else:
+        await db.execute(PUBLISH, params)
 
 
 async def replay(db: Db, *, after_id: int, scope_path: str, limit: int = 1000) -> list[dict]:

@@ -29,7 +29,7 @@ from typing import Any
 
 from shapely.geometry import Point
 
-from domain import audit, jurisdictions, policies
+from domain import audit, jurisdictions, policies, tier_misses
 from domain.callers import Caller, Role
 from domain.database import Db, Query
 from domain.errors import Conflict, InvalidInput, NotFound
@@ -236,7 +236,9 @@ async def create(db: Db, *, caller: Caller, incident: IncidentInput, client_id: 
     row = await fetch(db, caller=caller, incident_id=incident_id)
     row.pop("location_wkb")
     out = _out(row, score)
-    await publish(db, [Event("incident.created", out["jurisdiction_code"], event_payload(out))])
+    await publish(db, [Event("incident.created", out["jurisdiction_code"], event_payload(out)),
+                       *tier_misses.missed_events(code=out["jurisdiction_code"], incident_id=incident_id,
+                                                  alarm_at=incident.alarm_at, before=None, after=score)])
     await audit.record(db, caller=caller, entity="incident", entity_id=incident_id, action="create",
                        jurisdiction_code=out["jurisdiction_code"],
                        changes={"category": incident.category, "severity": incident.severity,

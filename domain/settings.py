@@ -113,6 +113,26 @@ class Settings(BaseSettings):
     vehicle_speed_mps: float = 8.0
     nearest_units_seen_within_s: int = 30 * 60
 
+    # Webhooks (README "Webhooks").
+    webhook_allow_http: bool = Field(default=False, description="Accept http:// webhook URLs (tests, a receiver "
+                                     "on a trusted network); otherwise https:// only.")
+    webhook_allow_private: bool = Field(default=False, description="Accept webhook hosts that resolve to "
+                                        "loopback, private, link-local or reserved addresses.")
+    webhook_secret_key: str | None = Field(default=None, description="Key the webhook secrets are encrypted "
+                                           "with at rest; unset: derived from the JWT secret.")
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=60, description="A delivery's whole request (connect, "
+                                     "send, answer) must finish within this.")
+    webhook_backoff_first_s: float = Field(default=10.0, gt=0, description="Delay before the second attempt; it "
+                                           "doubles with each failure (with jitter) up to the cap.")
+    webhook_backoff_max_s: float = Field(default=3600.0, gt=0, description="Longest delay between attempts.")
+    webhook_max_attempts: int = Field(default=16, ge=1, le=100, description="Attempts before a delivery is "
+                                      "`failed` (it can be replayed).")
+    webhook_concurrency: int = Field(default=8, ge=1, le=256, description="Deliveries one worker process sends "
+                                     "at once.")
+    webhook_poll_s: float = Field(default=5.0, gt=0, description="The delivery workers look for due deliveries "
+                                  "this often besides waking on NOTIFY (retries come due by time).")
+    webhook_dispatch: bool = Field(default=True, description="Run the delivery worker in this process.")
+
     # The map page (/map): a plain background unless a tile server is configured.
     map_tile_url: str | None = Field(default=None, description="Basemap tile URL template with {z}, {x}, {y} "
                                      "(and optionally {s}); unset: features on a plain background.")
@@ -142,6 +162,10 @@ class Settings(BaseSettings):
                                           "this long is ended.")
     export_tmpdir: str | None = Field(default=None, description="Where XLSX files are built (default: the "
                                       "system's temporary directory).")
+
+    def webhook_lease_s(self) -> float:
+        """How long a claimed delivery stays claimed: past it, a delivery whose worker died is sent again."""
+        return self.webhook_timeout_s * 2 + 5
 
     def command_timeout_s(self) -> float:
         return self.db_command_timeout_s or self.db_statement_timeout_ms / 1000 + 2

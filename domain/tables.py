@@ -561,9 +561,15 @@ class IncidentScore(SQLModel, table=True):
     """A score of an incident under a policy, with the incident's fixed facts the statistics read (0014)."""
 
     __tablename__ = "incident_scores"
-    __table_args__ = (Index("ix_incident_scores_policy_key_alarm_at", "policy_key", "alarm_at", postgresql_include=[
-        "jurisdiction_code", "school_id", "category", "tier1_state", "tier2_state", "tier3_state",
-        "tier1_elapsed_s", "tier2_elapsed_s", "tier3_elapsed_s"]),)
+    __table_args__ = (
+        Index("ix_incident_scores_policy_key_alarm_at", "policy_key", "alarm_at", postgresql_include=[
+            "jurisdiction_code", "school_id", "category", "tier1_state", "tier2_state", "tier3_state",
+            "tier1_elapsed_s", "tier2_elapsed_s", "tier3_elapsed_s"]),
+        # The sweep that announces tiers whose deadline passed (domain/webhooks.py) reads only pending scores.
+        Index("ix_incident_scores_pending", "incident_id",
+              postgresql_where=text("tier1_state = 'pending' OR tier2_state = 'pending' "
+                                    "OR tier3_state = 'pending'")),
+    )
 
     incident_id: UUID = Field(sa_type=UUID_T, foreign_key="incidents.id", primary_key=True)
     policy_key: str = Field(sa_type=String(40), primary_key=True)
@@ -622,3 +628,51 @@ class TrackerUnknownDevice(SQLModel, table=True):
     positions: int = Field(sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
     first_seen_at: dt.datetime = _now()
     last_seen_at: dt.datetime = _now()
+
+
+# --- webhooks (issue 14) ----------------------------------------------------------------------------------
+
+
+class Webhook(SQLModel, table=True):
+    """An HTTPS endpoint an admin registered for some event kinds of one jurisdiction (and those below it)."""
+
+    __tablename__ = "webhooks"
+    __table_args__ = (Index("ix_webhooks_jurisdiction_code", "jurisdiction_code"),)
+
+    id: UUID = Field(sa_type=UUID_T, primary_key=True)
+    jurisdiction_code: str = Field(sa_type=String(32), foreign_key="jurisdictions.code")
+    url: str = Field(sa_type=Text)
+    events: list[str] = Field(sa_type=pg.ARRAY(Text))
+    description: str | None = Field(default=None, sa_type=String(200))
+    secret_enc: bytes = Field(sa_type=LargeBinary)
+    active: bool = Field(default=True, sa_column_kwargs={"server_default": text("true")})
+    created_by: UUID | None = Field(default=None, sa_type=UUID_T)
+    created_at: dt.datetime = _now()
+    updated_at: dt.datetime = _now()
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """The outbox: one event for one webhook, retried until delivered or failed (and replayable)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "event_key"),
+        CheckConstraint("state IN ('pending', 'delivered', 'failed')", name="state"),
+        Index("ix_webhook_deliveries_due", "next_attempt_at", postgresql_where=text("state = 'pending'")),
+        Index("ix_webhook_deliveries_webhook_id_created_at_id", "webhook_id", "created_at", "id"),
+    )
+
+    id: UUID = Field(sa_type=UUID_T, primary_key=True)
+    webhook_id: UUID = Field(sa_type=UUID_T, foreign_key="webhooks.id", ondelete="CASCADE")
+    event_key: str = Field(sa_type=String(64))
+    event: str = Field(sa_type=String(40))
+    body: str = Field(sa_type=Text)
+    state: str = Field(default="pending", sa_type=String(10), sa_column_kwargs={"server_default": "pending"})
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    next_attempt_at: dt.datetime = _now()
+    last_attempt_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMPTZ)
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, sa_type=Text)
+    delivered_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMPTZ)
+    replays: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    created_at: dt.datetime = _now()

@@ -26,7 +26,7 @@ from tests.test_duty_support import hour_ago, make_shift, make_world
 CORPUS = json.loads((Path(__file__).parent / "corpus" / "values.json").read_text())
 TABLES = ("checkins", "checkin_keys", "incidents", "arrivals", "schools", "posts", "shifts", "users", "api_keys",
           "jurisdictions", "scoring_policies", "audit_log", "duty_windows", "non_school_days",
-          "tracker_devices", "tracker_unknown_devices", "makeup_school_days")
+          "tracker_devices", "tracker_unknown_devices", "makeup_school_days", "webhooks", "webhook_deliveries")
 RAW = "\u0001RAW\u0001"
 
 

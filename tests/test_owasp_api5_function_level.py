@@ -12,7 +12,8 @@ from tests.factories import make_person, make_tree
 ADMIN_ONLY = [("GET", "/v1/users"), ("POST", "/v1/users"), ("GET", "/v1/api-keys"), ("POST", "/v1/api-keys"),
               ("GET", "/v1/audit"), ("POST", "/v1/jurisdictions"), ("POST", "/v1/scoring/policies"),
               ("POST", "/v1/share-links"), ("GET", "/v1/share-links"), ("GET", "/v1/devices"),
-              ("POST", "/v1/devices"), ("GET", "/v1/devices/unknown")]
+              ("POST", "/v1/devices"), ("GET", "/v1/devices/unknown"), ("POST", "/v1/webhooks"),
+              ("GET", "/v1/webhooks")]
 COMMANDER_ONLY = [("POST", "/v1/schools"), ("POST", "/v1/shifts"), ("POST", "/v1/shifts/generate"),
                   ("POST", "/v1/schools/import"), ("POST", "/v1/scoring/recompute")]
 BODIES = {
@@ -23,6 +24,7 @@ BODIES = {
     "/v1/jurisdictions": {"code": "X2", "name": "x", "level": "county", "parent_code": "X1"},
     "/v1/scoring/policies": {"name": "x", "version": 1, "tier_limits_s": {"1": 60}},
     "/v1/share-links": {"jurisdiction_code": "X1", "expires_at": (datetime.now(UTC) + timedelta(days=1)).isoformat()},
+    "/v1/webhooks": {"jurisdiction_code": "X1", "url": "https://93.184.215.14/", "events": ["incident.created"]},
 }
 
 
