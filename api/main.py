@@ -20,6 +20,7 @@ from api import share_links as share_links_api
 from api import statistics as statistics_api
 from api import stream as stream_api
 from api import units as units_api
+from api import venues as venues_api
 from api.observability import RequestContext, configure_logging
 from domain import paging
 from domain.database import Db, create_pool
@@ -138,6 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ogc_api.router)
     app.include_router(exports_api.router)
     app.include_router(hazards_api.router)
+    app.include_router(venues_api.router)
     return app
 
 
