@@ -13,7 +13,7 @@ from starlette.responses import Response
 from api.auth import CurrentCaller, Officer
 from api.deps import AppSettings, Now, Paging, Reads, Tx
 from api.schemas import PROBLEM_RESPONSES, CRSName, Instant, Page, PointGeometry, PointIn
-from domain import hazards, photos
+from domain import hazards, ledger_import, photos
 from domain.errors import UnsupportedMedia
 from domain.incidents import body_hash
 from domain.locations import read_point
@@ -211,3 +211,54 @@ async def download_hazard_photo(hazard_id: uuid.UUID, photo_id: uuid.UUID, reque
                                            hazard_id=hazard_id, photo_id=photo_id)
     return Response(data, media_type=content_type, headers={"Cache-Control": "private, max-age=3600",
                                                             "Content-Disposition": f'inline; filename="{photo_id}"'})
+
+
+# --- import -------------------------------------------------------------------------------------------------
+
+SPREADSHEET_BODY = {"required": True, "description": "The spreadsheet itself: XLSX, or CSV in UTF-8 or GB18030 "
+                                                     "(decided by its content). Column mapping: README.md.",
+                    "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in (
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "text/csv",
+                        "application/octet-stream")}}
+
+
+class ImportRowResult(BaseModel):
+    row: int = Field(description="The row's number in the file (the header row is 1 when it is the first).")
+    status: Literal["created", "duplicate", "rejected"]
+    id: uuid.UUID | None = None
+    errors: list[dict] | None = Field(default=None, description="`{field, message}`, the field as the column "
+                                                                "is headed in the file.")
+
+
+class ImportAnswer(BaseModel):
+    kind: Literal["hazards", "venues", "inspections"]
+    dry_run: bool
+    created: int
+    duplicate: int
+    rejected: int
+    ignored_columns: list[str]
+    results: list[ImportRowResult]
+
+
+async def read_upload(request: Request) -> bytes:
+    data = await request.body()  # capped by the body-size middleware (the batch limit)
+    if not data:
+        raise UnsupportedMedia("send the XLSX or CSV file as the body", field="body")
+    return data
+
+
+@router.post("/hazards/import", response_model=ImportAnswer, tags=["ledgers"],
+             summary="Import hazards from an XLSX/CSV ledger with Chinese headers, one result per row",
+             openapi_extra={"requestBody": SPREADSHEET_BODY})
+async def import_hazards(
+    request: Request, caller: Officer, now: Now,
+    crs: Annotated[CRSName, Query(description="Of 经度/纬度 unless a 坐标系 column says otherwise")] = CRSName.wgs84,
+    jurisdiction_code: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_]{2,32}$",
+                                                   description="Default for the rows; its time zone reads "
+                                                               "the dates")] = None,
+    dry_run: Annotated[bool, Query(description="Check every row, write nothing")] = False,
+) -> dict:
+    data = await read_upload(request)
+    async with request.app.state.db.atomic() as db:
+        return await ledger_import.import_hazards(db, caller=caller, data=data, crs=crs.value,
+                                                  jurisdiction_code=jurisdiction_code, dry_run=dry_run, now=now)

@@ -6,14 +6,15 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from api.auth import CurrentCaller, Officer
 from api.deps import Now, Paging, Reads, Tx
+from api.hazards import SPREADSHEET_BODY, ImportAnswer, read_upload
 from api.schemas import PROBLEM_RESPONSES, CRSName, Day, Instant, Page, PointGeometry, PointIn
-from domain import venues
+from domain import ledger_import, venues
 from domain.incidents import body_hash
 from domain.locations import read_point
 
@@ -203,3 +204,34 @@ async def list_inspections(
                                 action=action, from_=from_, to=to)
     items, nxt = await venues.list_inspections(db, caller=caller, f=f, limit=paging.limit, cursor=paging.cursor)
     return {"items": items, "next_cursor": nxt}
+
+
+@router.post("/venues/import", response_model=ImportAnswer, tags=["ledgers"],
+             summary="Import venues from an XLSX/CSV ledger with Chinese headers, one result per row",
+             openapi_extra={"requestBody": SPREADSHEET_BODY})
+async def import_venues(
+    request: Request, caller: Officer, now: Now,
+    crs: Annotated[CRSName, Query(description="Of 经度/纬度 unless a 坐标系 column says otherwise")] = CRSName.wgs84,
+    jurisdiction_code: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_]{2,32}$")] = None,
+    dry_run: Annotated[bool, Query(description="Check every row, write nothing")] = False,
+) -> dict:
+    data = await read_upload(request)
+    async with request.app.state.db.atomic() as db:
+        return await ledger_import.import_venues(db, caller=caller, data=data, crs=crs.value,
+                                                 jurisdiction_code=jurisdiction_code, dry_run=dry_run, now=now)
+
+
+@router.post("/inspections/import", response_model=ImportAnswer, tags=["ledgers"],
+             summary="Import venue inspections from an XLSX/CSV ledger with Chinese headers, one result per row",
+             openapi_extra={"requestBody": SPREADSHEET_BODY})
+async def import_inspections(
+    request: Request, caller: Officer, now: Now,
+    jurisdiction_code: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_]{2,32}$",
+                                                   description="Its time zone reads the dates")] = None,
+    dry_run: Annotated[bool, Query(description="Check every row, write nothing")] = False,
+) -> dict:
+    data = await read_upload(request)
+    async with request.app.state.db.atomic() as db:
+        return await ledger_import.import_inspections(db, caller=caller, data=data,
+                                                      jurisdiction_code=jurisdiction_code, dry_run=dry_run,
+                                                      now=now)

@@ -89,7 +89,9 @@ class HazardInput:
     status: str = "open"
     closed_at: datetime | None = None
     closing_note: str | None = None
-    extra_log: list[dict] = field(default_factory=list)
+    escalation_reason: str | None = None
+    actions_taken: list[str] = field(default_factory=list)
+    imported: bool = False
 
 
 def _text(value: Any, *, field: str, max_len: int, required: bool = False) -> str | None:
@@ -124,6 +126,10 @@ def check_hazard(h: HazardInput, *, now: datetime) -> HazardInput:
                            field="deadline")
     if h.status not in STATUSES:
         raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", field="status")
+    h.escalation_reason = _text(h.escalation_reason, field="escalation_reason", max_len=REASON_MAX_LEN,
+                                required=h.status == "escalated")
+    h.actions_taken = [t for n, a in enumerate(h.actions_taken)
+                       if (t := _text(a, field=f"actions_taken.{n}", max_len=NOTE_MAX_LEN))]
     if h.status == "closed":
         h.closing_note = _text(h.closing_note, field="closing_note", max_len=NOTE_MAX_LEN, required=True)
         if h.closed_at is None or h.closed_at.tzinfo is None:
@@ -218,8 +224,8 @@ INSERT = Query(f"""
     )
     INSERT INTO hazards AS h (id, jurisdiction_code, school_id, location, crs, flags, category, severity, description,
                               found_by, found_by_name, found_at, responsible_unit, deadline, status, closing_note,
-                              closed_by, closed_by_name, closed_at, external_ref, created_by, body_hash,
-                              created_at, updated_at)
+                              closed_by, closed_by_name, closed_at, escalation_reason, escalated_at, external_ref,
+                              created_by, body_hash, created_at, updated_at)
     SELECT :id, COALESCE(CAST(:jurisdiction_code AS varchar), CAST(:school_code AS varchar), placed.zone_code,
                          :caller_code),
            placed.school_id, p.g, :crs,
@@ -227,7 +233,9 @@ INSERT = Query(f"""
                 ELSE array_append(CAST(:flags AS text[]), 'outside_zone') END,
            :category, :severity, :description, :found_by, :found_by_name, :found_at, :responsible_unit, :deadline,
            :status, :closing_note, CAST(:closed_by AS uuid), CAST(:closed_by_name AS varchar),
-           CAST(:closed_at AS timestamptz), :external_ref, :created_by, :body_hash, :now, :now
+           CAST(:closed_at AS timestamptz), CAST(:escalation_reason AS varchar),
+           CASE WHEN CAST(:escalation_reason AS varchar) IS NOT NULL THEN CAST(:now AS timestamptz) END,
+           :external_ref, :created_by, :body_hash, :now, :now
     FROM p, placed
     ON CONFLICT (id) DO NOTHING
     RETURNING h.id, h.jurisdiction_code, h.status, h.deadline, h.flags
@@ -303,15 +311,19 @@ async def create(db: Db, *, caller: Caller, hazard: HazardInput, client_id: uuid
         "responsible_unit": hazard.responsible_unit, "deadline": hazard.deadline, "status": hazard.status,
         "closing_note": hazard.closing_note if closed else None, "closed_by": caller.user_id if closed else None,
         "closed_by_name": me if closed else None, "closed_at": hazard.closed_at if closed else None,
+        "escalation_reason": hazard.escalation_reason if hazard.status == "escalated" else None,
         "external_ref": hazard.external_ref, "created_by": caller.user_id, "body_hash": request_hash, "now": now,
     })
     if inserted is None:
         return await _replay(db, caller=caller, hazard_id=hazard_id, request_hash=request_hash, now=now), False
-    entries = [{"kind": "created", "at": hazard.found_at, "status": "open", "deadline": hazard.deadline}]
-    entries += hazard.extra_log
+    entries = [{"kind": "imported" if hazard.imported else "created", "at": hazard.found_at, "status": "open",
+                "deadline": hazard.deadline}]
+    entries += [{"kind": "action", "at": now, "status": "open", "deadline": hazard.deadline, "note": a}
+                for a in hazard.actions_taken]
     if hazard.status != "open":
         entries.append({"kind": "status", "at": hazard.closed_at if closed else now, "status": hazard.status,
-                        "deadline": hazard.deadline, "note": hazard.closing_note if closed else None})
+                        "deadline": hazard.deadline,
+                        "note": hazard.closing_note if closed else hazard.escalation_reason})
     await _log(db, hazard_id=hazard_id, caller=caller, now=now, entries=entries)
     await audit.record(db, caller=caller, entity="hazard", entity_id=hazard_id, action="create",
                        jurisdiction_code=inserted["jurisdiction_code"],

@@ -100,7 +100,9 @@ async def _world(app, client, cache: dict) -> dict:
     hazard = (await client.post("/v1/hazards", headers=w.commander.headers, json={
         "category": "fire", "severity": "general", "description": "x", "found_at": hour_ago(1).isoformat(),
         "deadline": hour_ago(-48).isoformat(), "location": {"type": "Point", "coordinates": list(w.gate)}})).json()
-    cache.update(w=w, admin=admin, shift=shift, incident=inc, hazard=hazard)
+    venue = (await client.post("/v1/venues", headers=w.commander.headers, json={
+        "name": "x", "kind": "internet_cafe", "location": {"type": "Point", "coordinates": list(w.gate)}})).json()
+    cache.update(w=w, admin=admin, shift=shift, incident=inc, hazard=hazard, venue=venue)
     return cache
 
 
@@ -130,7 +132,7 @@ async def test_every_query_filter_survives_the_corpus(app, client, corpus_world)
            "incident_id": world["incident"]["id"], "user_id": w.officer.id, "code": w.tree.code,
            "checkin_id": str(uuid.uuid4()), "alert_id": str(uuid.uuid4()), "key_id": str(uuid.uuid4()),
            "day": "2026-10-01", "collection_id": "incidents", "feature_id": world["incident"]["id"],
-           "hazard_id": world["hazard"]["id"]}
+           "hazard_id": world["hazard"]["id"], "venue_id": world["venue"]["id"]}
     tried = 0
     for path, ops in spec["paths"].items():
         op = ops.get("get")
@@ -188,6 +190,12 @@ def _bodies(world: dict) -> list[tuple[str, str, dict]]:
                                  "school_id": w.school["id"], "responsible_unit": "x"}),
         ("PATCH", f"/v1/hazards/{world['hazard']['id']}", {"action_taken": "x", "responsible_unit": "y",
                                                           "deadline": (now + timedelta(days=2)).isoformat()}),
+        ("POST", "/v1/venues", {"name": "x", "kind": "ktv", "location": point, "address": "x", "phone": "1",
+                                "jurisdiction_code": w.tree.station_a}),
+        ("PATCH", f"/v1/venues/{world['venue']['id']}", {"phone": "2", "note": "x", "status": "suspended"}),
+        ("POST", f"/v1/venues/{world['venue']['id']}/inspections", {
+            "inspected_at": (now - timedelta(hours=1)).isoformat(), "findings": "x", "violations": ["x"],
+            "actions": ["fine"], "fine_yuan": 100, "follow_up_on": (now + timedelta(days=3)).date().isoformat()}),
     ]
 
 
