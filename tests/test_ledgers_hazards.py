@@ -279,3 +279,16 @@ async def test_officers_of_a_station_record_but_a_station_officer_cannot_place_i
     r = await client.post("/v1/hazards", headers=admin_elsewhere.headers, json=hazard_body(w))
     assert r.status_code == 201 and r.json()["school_id"] is None  # station A's school is not theirs
     assert r.json()["flags"] == ["outside_zone"] and r.json()["jurisdiction_code"] == w.tree.station_b
+
+
+async def test_concurrent_reports_with_one_client_id_store_one_hazard(app, client):
+    import asyncio
+
+    w = await make_ledger_world(app, client)
+    body = hazard_body(w, id=str(uuid.uuid4()))
+    answers = await asyncio.gather(*(client.post("/v1/hazards", headers=w.officer.headers, json=body)
+                                     for _ in range(4)))
+    assert sorted(r.status_code for r in answers) == [200, 200, 200, 201]
+    assert len({r.json()["id"] for r in answers}) == 1
+    assert await count(app, "SELECT count(*) FROM hazards WHERE id = :id", id=uuid.UUID(body["id"])) == 1
+    assert await count(app, "SELECT count(*) FROM hazard_log WHERE hazard_id = :id", id=uuid.UUID(body["id"])) == 1
