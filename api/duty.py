@@ -19,7 +19,7 @@ from api.auth import Commander, CurrentCaller
 from api.deps import AppSettings, Now, Paging, Reads, Tx
 from api.schemas import PROBLEM_RESPONSES, CRSName, Day, Instant, LocalTime, Page, PointGeometry, PointIn
 from api.schools import CurrentSchool
-from domain import alerts, checkins, compliance, events, posts, shifts
+from domain import alerts, checkins, compliance, events, hazards, posts, shifts
 from domain.database import dsn, unit_of_work
 from domain.errors import InvalidInput
 from domain.locations import read_point
@@ -546,6 +546,8 @@ async def _duty_loop(app: FastAPI) -> None:
                             await checkins.ensure_partitions(db, now=now)
                             last_partition_day = now.date()
                         await alerts.sweep_uncovered_posts(db, now)
+                    async with unit_of_work(app.state.pool) as db:
+                        await hazards.sweep_overdue(db, now)
                     if time_now() - last_prune >= EVENTS_PRUNE_EVERY_S:
                         pruned = await events.prune(app.state.db)
                         last_prune = time_now()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -10,6 +11,7 @@ from starlette.middleware.cors import CORSMiddleware
 from api import checkins as checkins_api
 from api import duty as duty_api
 from api import exports as exports_api
+from api import hazards as hazards_api
 from api import identity, lean, mobile, openapi_links, operations, problems, schools
 from api import incidents as incidents_api
 from api import map as map_page
@@ -20,14 +22,24 @@ from api import statistics as statistics_api
 from api import stream as stream_api
 from api import trackers as trackers_api
 from api import units as units_api
+from api import venues as venues_api
 from api import webhooks as webhooks_api
 from api.observability import RequestContext, configure_logging
 from domain import paging
 from domain.database import Db, create_pool
+from domain.photos import LocalDiskStore
 from domain.settings import Settings, get_settings
 
 BATCH_PATH_SUFFIXES = ("/batch", "/import")
 NON_JSON_BODY_PATHS = ("/v1/auth/",)
+# Uploads whose body is a file (a photo, a spreadsheet), each under its own size limit.
+PHOTO_UPLOAD_PATH = re.compile(r"^/v1/hazards/[^/]+/photos$")
+SPREADSHEET_IMPORT_PATHS = ("/v1/hazards/import", "/v1/venues/import", "/v1/inspections/import")
+
+
+def takes_any_body(path: str) -> bool:
+    """Paths whose body is a file rather than JSON (the endpoint decides by the content what it is)."""
+    return path in SPREADSHEET_IMPORT_PATHS or PHOTO_UPLOAD_PATH.match(path) is not None
 
 DESCRIPTION = """
 护校 — the API behind police and school-guard patrols around schools: 200-metre zones,
@@ -99,13 +111,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.photo_store = LocalDiskStore(settings.resolved_photo_dir())
     problems.install(app)
 
     def body_limit_for(path: str) -> int:
+        if PHOTO_UPLOAD_PATH.match(path):
+            return settings.photo_max_bytes
         return settings.max_batch_body_bytes if path.endswith(BATCH_PATH_SUFFIXES) else settings.max_body_bytes
 
     context = {"max_body_bytes": settings.max_body_bytes, "body_limit_for": body_limit_for,
-               "retry_after_s": settings.retry_after_s, "json_paths_exempt": NON_JSON_BODY_PATHS}
+               "retry_after_s": settings.retry_after_s, "json_paths_exempt": NON_JSON_BODY_PATHS,
+               "takes_any_body": takes_any_body}
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     # Browsers on these origins may call the API (an allow-list; never `*`).
     cors = dict(allow_origins=origins, allow_credentials=False, allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
@@ -145,6 +161,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ogc_api.router)
     app.include_router(exports_api.router)
     app.include_router(webhooks_api.router)
+    app.include_router(hazards_api.router)
+    app.include_router(venues_api.router)
     openapi_links.install(app)
     return app
 

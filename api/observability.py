@@ -105,12 +105,14 @@ class RequestContext:
         body_limit_for: Callable[[str], int] | None = None,
         retry_after_s: int = 5,
         json_paths_exempt: tuple[str, ...] = (),
+        takes_any_body: Callable[[str], bool] | None = None,
     ):
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.body_limit_for = body_limit_for or (lambda path: max_body_bytes)
         self.retry_after_s = retry_after_s
         self.json_paths_exempt = json_paths_exempt
+        self.takes_any_body = takes_any_body or (lambda path: False)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -165,7 +167,8 @@ class RequestContext:
                     early = problem(413, detail=f"The body is larger than {limit} bytes.",
                                     kind="body-too-large", request_id=request_id)
             if early is None and path.startswith("/v1/") and content_length not in (None, b"0"):
-                if not path.startswith(self.json_paths_exempt) and b"json" not in content_type.lower():
+                if (not path.startswith(self.json_paths_exempt) and b"json" not in content_type.lower()
+                        and not self.takes_any_body(path)):
                     early = problem(415, detail="Send the body as application/json.",
                                     kind="unsupported-media-type", request_id=request_id)
             if early is None:

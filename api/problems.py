@@ -95,6 +95,8 @@ DOMAIN_STATUS = {
     errors.Forbidden: 403,
     errors.Unauthorized: 401,
     errors.TooManyRequests: 429,
+    errors.UnsupportedMedia: 415,
+    errors.TooLarge: 413,
 }
 
 

@@ -95,6 +95,13 @@ async def seed_incidents_step(db: Db, *, now: datetime) -> int:
     return await seed_incidents(db, now=now)
 
 
+async def seed_ledgers_step(db: Db, *, now: datetime) -> int:
+    """Four months of hazards (closed, being fixed, escalated, overdue), venues near the schools and inspections."""
+    from cli.demo_ledgers import seed_ledgers
+
+    return await seed_ledgers(db, now=now)
+
+
 STEPS = [
     ("jurisdictions", lambda db, now: seed_jurisdictions(db)),
     ("people", lambda db, now: seed_people(db)),
@@ -102,6 +109,7 @@ STEPS = [
     ("calendar", lambda db, now: seed_calendar_step(db)),
     ("duty", lambda db, now: seed_duty_step(db, now=now)),
     ("incidents", lambda db, now: seed_incidents_step(db, now=now)),
+    ("ledgers", lambda db, now: seed_ledgers_step(db, now=now)),
 ]
 
 

@@ -33,6 +33,18 @@ class InvalidInput(DomainError):
     title = "Invalid input"
 
 
+class UnsupportedMedia(DomainError):
+    """The body is not of a kind this endpoint takes (e.g. an upload that is not an image)."""
+
+    title = "Unsupported media type"
+
+
+class TooLarge(DomainError):
+    """The body is larger than this endpoint takes."""
+
+    title = "Payload too large"
+
+
 class Forbidden(DomainError):
     """The caller is known but its role may not do this."""
 

@@ -22,7 +22,7 @@ REPLAY_RETENTION_S = 24 * 3600
 
 KINDS = (
     "incident.created", "incident.updated", "incident.arrival", "incident.score",
-    "checkin.created", "duty.alert", "duty.alert_acknowledged", "incident.tier_missed",
+    "checkin.created", "duty.alert", "duty.alert_acknowledged", "incident.tier_missed", "hazard.overdue",
 )
 
 

@@ -167,6 +167,17 @@ class Settings(BaseSettings):
         """How long a claimed delivery stays claimed: past it, a delivery whose worker died is sent again."""
         return self.webhook_timeout_s * 2 + 5
 
+    # Ledgers: hazard photos.
+    photo_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0, description="Largest hazard photo accepted "
+                                 "(`POST /v1/hazards/{id}/photos`); a bigger body is answered 413.")
+    photo_dir: Path | None = Field(default=None, description="Directory the local-disk photo store keeps hazard "
+                                   "photos in (default: `<data_dir>/photos`).")
+    photo_max_pixels: int = Field(default=60_000_000, gt=0, description="Largest photo in pixels (width × "
+                                  "height); a bigger one is refused as not an acceptable image (415).")
+
+    def resolved_photo_dir(self) -> Path:
+        return self.photo_dir or self.data_dir / "photos"
+
     def command_timeout_s(self) -> float:
         return self.db_command_timeout_s or self.db_statement_timeout_ms / 1000 + 2
 

@@ -21,9 +21,11 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Computed,
+    Date,
     DateTime,
     Index,
     LargeBinary,
+    Numeric,
     SmallInteger,
     String,
     Text,
@@ -647,6 +649,57 @@ class Webhook(SQLModel, table=True):
     secret_enc: bytes = Field(sa_type=LargeBinary)
     active: bool = Field(default=True, sa_column_kwargs={"server_default": text("true")})
     created_by: UUID | None = Field(default=None, sa_type=UUID_T)
+
+
+# --- ledgers: hazards and venues (issue 12) --------------------------------------------------------
+
+
+class Hazard(SQLModel, table=True):
+    """A safety hazard (安全隐患) at or near a school, with its rectification deadline and closure."""
+
+    __tablename__ = "hazards"
+    __table_args__ = (
+        CheckConstraint("status IN ('open','rectifying','escalated','closed')", name="status_known"),
+        CheckConstraint("severity IN ('general','significant','major')", name="severity_known"),
+        CheckConstraint("category IN ('facilities_civil','facilities_physical','facilities_technical',"
+                        "'traffic_facilities','food_safety','fire','venue','building','other')",
+                        name="category_known"),
+        CheckConstraint("deadline >= found_at", name="deadline_after_found"),
+        CheckConstraint("status <> 'closed' OR (closed_at IS NOT NULL AND closing_note IS NOT NULL)",
+                        name="closed_with_evidence"),
+        Index("ix_hazards_location", "location", postgresql_using="gist"),
+        Index("ix_hazards_found_at_id", "found_at", "id"),
+        Index("ix_hazards_jurisdiction_code_found_at", "jurisdiction_code", "found_at"),
+        Index("ix_hazards_school_id_found_at", "school_id", "found_at"),
+        Index("ix_hazards_open_deadline", "deadline", postgresql_where=text("status <> 'closed'")),
+    )
+
+    id: UUID = Field(sa_type=UUID_T, primary_key=True)
+    jurisdiction_code: str = Field(sa_type=String(32), foreign_key="jurisdictions.code")
+    school_id: UUID | None = Field(default=None, sa_type=UUID_T, foreign_key="schools.id")
+    location: Any = Field(sa_type=POINT, nullable=False)
+    crs: str = Field(sa_type=String(8), sa_column_kwargs={"server_default": "wgs84"})
+    flags: list[str] = Field(sa_type=pg.ARRAY(Text), sa_column_kwargs={"server_default": text("'{}'")})
+    category: str = Field(sa_type=String(32))
+    severity: str = Field(sa_type=String(12))
+    description: str = Field(sa_type=String(4000))
+    found_by: UUID | None = Field(default=None, sa_type=UUID_T, foreign_key="users.id")
+    found_by_name: str = Field(sa_type=String(200))
+    found_at: dt.datetime = Field(sa_type=TIMESTAMPTZ)
+    responsible_unit: str | None = Field(default=None, sa_type=String(200))
+    deadline: dt.datetime = Field(sa_type=TIMESTAMPTZ)
+    status: str = Field(sa_type=String(12), sa_column_kwargs={"server_default": "open"})
+    escalation_reason: str | None = Field(default=None, sa_type=String(2000))
+    escalated_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMPTZ)
+    closing_note: str | None = Field(default=None, sa_type=String(4000))
+    closing_photo_ids: list[UUID] = Field(sa_type=pg.ARRAY(UUID_T), sa_column_kwargs={"server_default": text("'{}'")})
+    closed_by: UUID | None = Field(default=None, sa_type=UUID_T)
+    closed_by_name: str | None = Field(default=None, sa_type=String(200))
+    closed_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMPTZ)
+    overdue_notified_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMPTZ)
+    external_ref: str | None = Field(default=None, sa_type=String(100))
+    created_by: UUID | None = Field(default=None, sa_type=UUID_T)
+    body_hash: bytes | None = Field(default=None, sa_type=LargeBinary)
     created_at: dt.datetime = _now()
     updated_at: dt.datetime = _now()
 
@@ -675,4 +728,104 @@ class WebhookDelivery(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=Text)
     delivered_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMPTZ)
     replays: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+class HazardLogEntry(SQLModel, table=True):
+    """Append-only: each row is the hazard's status and deadline after one change, with when it took effect
+    (`at`) and when it was written (`recorded_at`), so figures can be recomputed as of any moment."""
+
+    __tablename__ = "hazard_log"
+    __table_args__ = (
+        CheckConstraint("kind IN ('created','status','deadline','action','imported')", name="kind_known"),
+        Index("ix_hazard_log_hazard_id_recorded_at", "hazard_id", "recorded_at"),
+    )
+
+    id: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": True})
+    hazard_id: UUID = Field(sa_type=UUID_T, foreign_key="hazards.id")
+    kind: str = Field(sa_type=String(16))
+    at: dt.datetime = Field(sa_type=TIMESTAMPTZ)
+    recorded_at: dt.datetime = _now()
+    status: str = Field(sa_type=String(12))
+    deadline: dt.datetime = Field(sa_type=TIMESTAMPTZ)
+    note: str | None = Field(default=None, sa_type=String(4000))
+    actor_id: UUID | None = Field(default=None, sa_type=UUID_T)
+    actor_name: str | None = Field(default=None, sa_type=String(200))
+
+
+class HazardPhoto(SQLModel, table=True):
+    __tablename__ = "hazard_photos"
+    __table_args__ = (Index("ix_hazard_photos_hazard_id", "hazard_id"),)
+
+    id: UUID = Field(sa_type=UUID_T, primary_key=True)
+    hazard_id: UUID = Field(sa_type=UUID_T, foreign_key="hazards.id")
+    storage_key: str = Field(sa_type=String(300))
+    content_type: str = Field(sa_type=String(40))
+    size_bytes: int
+    sha256: bytes = Field(sa_type=LargeBinary)
+    width: int
+    height: int
+    uploaded_by: UUID | None = Field(default=None, sa_type=UUID_T)
+    uploaded_by_name: str | None = Field(default=None, sa_type=String(200))
+    uploaded_at: dt.datetime = _now()
+
+
+class Venue(SQLModel, table=True):
+    """A place near schools that the campaigns inspect (internet cafés, game halls, KTV, inns, rentals, ...)."""
+
+    __tablename__ = "venues"
+    __table_args__ = (
+        CheckConstraint("status IN ('operating','suspended','closed')", name="status_known"),
+        CheckConstraint("kind IN ('internet_cafe','game_hall','ktv','hotel','small_inn','rental_housing',"
+                        "'esports_hotel','script_escape_room','food_stall','publication_seller','other')",
+                        name="kind_known"),
+        Index("ix_venues_location", "location", postgresql_using="gist"),
+        Index("ix_venues_zone_school_ids", "zone_school_ids", postgresql_using="gin"),
+        Index("ix_venues_jurisdiction_code_created_at", "jurisdiction_code", "created_at"),
+        Index("ix_venues_created_at_id", "created_at", "id"),
+    )
+
+    id: UUID = Field(sa_type=UUID_T, primary_key=True)
+    jurisdiction_code: str = Field(sa_type=String(32), foreign_key="jurisdictions.code")
+    name: str = Field(sa_type=String(200))
+    kind: str = Field(sa_type=String(32))
+    address: str | None = Field(default=None, sa_type=String(500))
+    location: Any = Field(sa_type=POINT, nullable=False)
+    crs: str = Field(sa_type=String(8), sa_column_kwargs={"server_default": "wgs84"})
+    school_id: UUID | None = Field(default=None, sa_type=UUID_T, foreign_key="schools.id")
+    zone_school_ids: list[UUID] = Field(sa_type=pg.ARRAY(UUID_T), sa_column_kwargs={"server_default": text("'{}'")})
+    flags: list[str] = Field(sa_type=pg.ARRAY(Text), sa_column_kwargs={"server_default": text("'{}'")})
+    operator_name: str | None = Field(default=None, sa_type=String(200))
+    licence_no: str | None = Field(default=None, sa_type=String(100))
+    phone: str | None = Field(default=None, sa_type=String(32))
+    status: str = Field(sa_type=String(12), sa_column_kwargs={"server_default": "operating"})
+    closed_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMPTZ)
+    note: str | None = Field(default=None, sa_type=String(2000))
+    external_ref: str | None = Field(default=None, sa_type=String(100))
+    created_by: UUID | None = Field(default=None, sa_type=UUID_T)
+    body_hash: bytes | None = Field(default=None, sa_type=LargeBinary)
+    created_at: dt.datetime = _now()
+    updated_at: dt.datetime = _now()
+
+
+class VenueInspection(SQLModel, table=True):
+    __tablename__ = "venue_inspections"
+    __table_args__ = (
+        CheckConstraint("fine_yuan IS NULL OR fine_yuan >= 0", name="fine_not_negative"),
+        Index("ix_venue_inspections_venue_id_inspected_at", "venue_id", "inspected_at"),
+        Index("ix_venue_inspections_jurisdiction_code_inspected_at", "jurisdiction_code", "inspected_at"),
+        Index("ix_venue_inspections_inspected_at_id", "inspected_at", "id"),
+    )
+
+    id: UUID = Field(sa_type=UUID_T, primary_key=True)
+    venue_id: UUID = Field(sa_type=UUID_T, foreign_key="venues.id")
+    jurisdiction_code: str = Field(sa_type=String(32), foreign_key="jurisdictions.code")
+    inspected_at: dt.datetime = Field(sa_type=TIMESTAMPTZ)
+    inspector_id: UUID | None = Field(default=None, sa_type=UUID_T, foreign_key="users.id")
+    inspector_name: str = Field(sa_type=String(200))
+    findings: str | None = Field(default=None, sa_type=String(4000))
+    violations: list[str] = Field(sa_type=pg.ARRAY(Text), sa_column_kwargs={"server_default": text("'{}'")})
+    actions: list[str] = Field(sa_type=pg.ARRAY(Text), sa_column_kwargs={"server_default": text("'{}'")})
+    fine_yuan: float | None = Field(default=None, sa_type=Numeric(12, 2))
+    follow_up_on: dt.date | None = Field(default=None, sa_type=Date)
+    flags: list[str] = Field(sa_type=pg.ARRAY(Text), sa_column_kwargs={"server_default": text("'{}'")})
+    created_by: UUID | None = Field(default=None, sa_type=UUID_T)
+    body_hash: bytes | None = Field(default=None, sa_type=LargeBinary)
     created_at: dt.datetime = _now()

@@ -1,8 +1,8 @@
 """Webhooks: HTTPS endpoints an admin registers per jurisdiction, told of events as signed POSTs.
 
 - **Which events.** `EVENTS` maps each webhook event name to the event-log kind (`domain/events.py`) it comes
-  from and, where one log kind carries several things, a test on the payload. Adding one (e.g.
-  `"hazard.overdue": Route("hazard.overdue")` once the ledgers publish that kind) is one line here.
+  from and, where one log kind carries several things, a test on the payload. Adding one (as
+  `"hazard.overdue": Route("hazard.overdue")` was, with the hazard ledgers) is one line here.
 - **Outbox.** `events.publish` hands each event that maps to a webhook event to `PUBLISH_HOOKED`, which inserts
   the event and one `webhook_deliveries` row per active webhook of its jurisdiction or an ancestor subscribed
   to that name, in the writer's transaction: an event is queued for delivery exactly when its write commits,
@@ -70,7 +70,7 @@ EVENTS: dict[str, Route] = {
     "incident.tier_missed": Route("incident.tier_missed"),
     "duty.uncovered_post": Route("duty.alert", lambda p: p.get("kind") == "uncovered_post"),
     "duty.off_post": Route("duty.alert", lambda p: p.get("kind") == "off_post"),
-    # "hazard.overdue": Route("hazard.overdue"),  ← one line once the hazard ledgers publish that kind
+    "hazard.overdue": Route("hazard.overdue"),
 }
 """Webhook event name → its source in the event log. The names are what an admin subscribes to."""
 

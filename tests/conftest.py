@@ -50,8 +50,9 @@ def database_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, db_pool_size=40)
+def settings(database_url: str, tmp_path_factory) -> Settings:
+    # Hazard photos go to a throwaway directory, not the checkout's .data/.
+    return Settings(database_url=database_url, db_pool_size=40, photo_dir=tmp_path_factory.mktemp("photos"))
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,8 @@ from tests.test_duty_support import hour_ago, make_shift, make_world
 CORPUS = json.loads((Path(__file__).parent / "corpus" / "values.json").read_text())
 TABLES = ("checkins", "checkin_keys", "incidents", "arrivals", "schools", "posts", "shifts", "users", "api_keys",
           "jurisdictions", "scoring_policies", "audit_log", "duty_windows", "non_school_days",
-          "tracker_devices", "tracker_unknown_devices", "makeup_school_days", "webhooks", "webhook_deliveries")
+          "tracker_devices", "tracker_unknown_devices", "makeup_school_days", "webhooks", "webhook_deliveries",
+          "hazards", "hazard_log", "hazard_photos", "venues", "venue_inspections")
 RAW = "\u0001RAW\u0001"
 
 
@@ -98,7 +99,12 @@ async def _world(app, client, cache: dict) -> dict:
         "category": "other", "severity": 2, "source": "patrol", "alarm_at": hour_ago(0.01).isoformat(),
         "location": {"type": "Point", "coordinates": list(w.gate)}})).json()
     device = (await client.post("/v1/devices", headers=admin.headers, json={"officer_id": w.officer.id})).json()
-    cache.update(w=w, admin=admin, shift=shift, incident=inc, device=device)
+    hazard = (await client.post("/v1/hazards", headers=w.commander.headers, json={
+        "category": "fire", "severity": "general", "description": "x", "found_at": hour_ago(1).isoformat(),
+        "deadline": hour_ago(-48).isoformat(), "location": {"type": "Point", "coordinates": list(w.gate)}})).json()
+    venue = (await client.post("/v1/venues", headers=w.commander.headers, json={
+        "name": "x", "kind": "internet_cafe", "location": {"type": "Point", "coordinates": list(w.gate)}})).json()
+    cache.update(w=w, admin=admin, shift=shift, incident=inc, hazard=hazard, venue=venue, device=device)
     return cache
 
 
@@ -127,7 +133,8 @@ async def test_every_query_filter_survives_the_corpus(app, client, corpus_world)
     ids = {"school_id": w.school["id"], "post_id": w.post["id"], "shift_id": world["shift"]["id"],
            "incident_id": world["incident"]["id"], "user_id": w.officer.id, "code": w.tree.code,
            "checkin_id": str(uuid.uuid4()), "alert_id": str(uuid.uuid4()), "key_id": str(uuid.uuid4()),
-           "day": "2026-10-01", "device_id": world["device"]["id"], "collection_id": "incidents", "feature_id": world["incident"]["id"]}
+           "day": "2026-10-01", "device_id": world["device"]["id"], "collection_id": "incidents",
+           "feature_id": world["incident"]["id"], "hazard_id": world["hazard"]["id"], "venue_id": world["venue"]["id"]}
     tried = 0
     for path, ops in spec["paths"].items():
         op = ops.get("get")
@@ -184,6 +191,18 @@ def _bodies(world: dict) -> list[tuple[str, str, dict]]:
         ("POST", "/v1/scoring/policies", {"name": "p" + uuid.uuid4().hex[:6], "version": 1,
                                           "tier_limits_s": {"1": 60, "2": 180, "3": 300}, "description": "x"}),
         ("PATCH", "/v1/me", {"display_name": "x", "phone": "123"}),
+        ("POST", "/v1/hazards", {"category": "fire", "severity": "general", "description": "x",
+                                 "found_at": (now - timedelta(hours=1)).isoformat(),
+                                 "deadline": (now + timedelta(days=1)).isoformat(), "location": point,
+                                 "school_id": w.school["id"], "responsible_unit": "x"}),
+        ("PATCH", f"/v1/hazards/{world['hazard']['id']}", {"action_taken": "x", "responsible_unit": "y",
+                                                          "deadline": (now + timedelta(days=2)).isoformat()}),
+        ("POST", "/v1/venues", {"name": "x", "kind": "ktv", "location": point, "address": "x", "phone": "1",
+                                "jurisdiction_code": w.tree.station_a}),
+        ("PATCH", f"/v1/venues/{world['venue']['id']}", {"phone": "2", "note": "x", "status": "suspended"}),
+        ("POST", f"/v1/venues/{world['venue']['id']}/inspections", {
+            "inspected_at": (now - timedelta(hours=1)).isoformat(), "findings": "x", "violations": ["x"],
+            "actions": ["fine"], "fine_yuan": 100, "follow_up_on": (now + timedelta(days=3)).date().isoformat()}),
     ]
 
 
