@@ -649,6 +649,35 @@ class Webhook(SQLModel, table=True):
     secret_enc: bytes = Field(sa_type=LargeBinary)
     active: bool = Field(default=True, sa_column_kwargs={"server_default": text("true")})
     created_by: UUID | None = Field(default=None, sa_type=UUID_T)
+    created_at: dt.datetime = _now()
+    updated_at: dt.datetime = _now()
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """The outbox: one event for one webhook, retried until delivered or failed (and replayable)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "event_key"),
+        CheckConstraint("state IN ('pending', 'delivered', 'failed')", name="state"),
+        Index("ix_webhook_deliveries_due", "next_attempt_at", postgresql_where=text("state = 'pending'")),
+        Index("ix_webhook_deliveries_webhook_id_created_at_id", "webhook_id", "created_at", "id"),
+    )
+
+    id: UUID = Field(sa_type=UUID_T, primary_key=True)
+    webhook_id: UUID = Field(sa_type=UUID_T, foreign_key="webhooks.id", ondelete="CASCADE")
+    event_key: str = Field(sa_type=String(64))
+    event: str = Field(sa_type=String(40))
+    body: str = Field(sa_type=Text)
+    state: str = Field(default="pending", sa_type=String(10), sa_column_kwargs={"server_default": "pending"})
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    next_attempt_at: dt.datetime = _now()
+    last_attempt_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMPTZ)
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, sa_type=Text)
+    delivered_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMPTZ)
+    replays: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    created_at: dt.datetime = _now()
 
 
 # --- ledgers: hazards and venues (issue 12) --------------------------------------------------------
@@ -704,30 +733,6 @@ class Hazard(SQLModel, table=True):
     updated_at: dt.datetime = _now()
 
 
-class WebhookDelivery(SQLModel, table=True):
-    """The outbox: one event for one webhook, retried until delivered or failed (and replayable)."""
-
-    __tablename__ = "webhook_deliveries"
-    __table_args__ = (
-        UniqueConstraint("webhook_id", "event_key"),
-        CheckConstraint("state IN ('pending', 'delivered', 'failed')", name="state"),
-        Index("ix_webhook_deliveries_due", "next_attempt_at", postgresql_where=text("state = 'pending'")),
-        Index("ix_webhook_deliveries_webhook_id_created_at_id", "webhook_id", "created_at", "id"),
-    )
-
-    id: UUID = Field(sa_type=UUID_T, primary_key=True)
-    webhook_id: UUID = Field(sa_type=UUID_T, foreign_key="webhooks.id", ondelete="CASCADE")
-    event_key: str = Field(sa_type=String(64))
-    event: str = Field(sa_type=String(40))
-    body: str = Field(sa_type=Text)
-    state: str = Field(default="pending", sa_type=String(10), sa_column_kwargs={"server_default": "pending"})
-    attempts: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
-    next_attempt_at: dt.datetime = _now()
-    last_attempt_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMPTZ)
-    last_status_code: int | None = None
-    last_error: str | None = Field(default=None, sa_type=Text)
-    delivered_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMPTZ)
-    replays: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
 class HazardLogEntry(SQLModel, table=True):
     """Append-only: each row is the hazard's status and deadline after one change, with when it took effect
     (`at`) and when it was written (`recorded_at`), so figures can be recomputed as of any moment."""

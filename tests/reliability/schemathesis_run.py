@@ -111,6 +111,9 @@ def main() -> None:
             raise SystemExit(1)
     finally:
         server.stop()
+        from cli.databases import drop_database
+
+        drop_database(url)
 
 
 if __name__ == "__main__":
