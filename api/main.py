@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
+from api import campaigns as campaigns_api
 from api import checkins as checkins_api
 from api import duty as duty_api
 from api import exports as exports_api
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     map_page.install(app)  # /, /map and /map/static/… (not in the OpenAPI document)
     app.include_router(ogc_api.router)
     app.include_router(exports_api.router)
+    app.include_router(campaigns_api.router)
     return app
 
 
