@@ -13,6 +13,7 @@ from api import duty as duty_api
 from api import exports as exports_api
 from api import identity, lean, operations, problems, schools
 from api import incidents as incidents_api
+from api import key_persons as key_persons_api
 from api import map as map_page
 from api import ogc as ogc_api
 from api import share_links as share_links_api
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ogc_api.router)
     app.include_router(exports_api.router)
     app.include_router(campaigns_api.router)
+    app.include_router(key_persons_api.router)
     return app
 
 
