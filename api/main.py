@@ -16,6 +16,7 @@ from api import incidents as incidents_api
 from api import key_persons as key_persons_api
 from api import map as map_page
 from api import ogc as ogc_api
+from api import reports as reports_api
 from api import share_links as share_links_api
 from api import statistics as statistics_api
 from api import stream as stream_api
@@ -126,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(exports_api.router)
     app.include_router(campaigns_api.router)
     app.include_router(key_persons_api.router)
+    app.include_router(reports_api.router)
     return app
 
 
