@@ -88,12 +88,20 @@ async def seed_incidents_step(db: Db, *, now: datetime) -> int:
     return await seed_incidents(db, now=now)
 
 
+async def seed_ledgers_step(db: Db, *, now: datetime) -> int:
+    """Campaigns matching each seed plan's period (and the current year), demo disputes and key persons."""
+    from cli.demo_ledgers import seed_ledgers
+
+    return await seed_ledgers(db, now=now)
+
+
 STEPS = [
     ("jurisdictions", lambda db, now: seed_jurisdictions(db)),
     ("people", lambda db, now: seed_people(db)),
     ("schools", lambda db, now: seed_schools(db)),
     ("duty", lambda db, now: seed_duty_step(db, now=now)),
     ("incidents", lambda db, now: seed_incidents_step(db, now=now)),
+    ("ledgers", lambda db, now: seed_ledgers_step(db, now=now)),
 ]
 
 

@@ -107,3 +107,31 @@ async def test_patch_moves_the_period_and_replaces_the_dues(app, client):
     assert [x["id"] for x in active] == [c["id"]]
     assert (await client.get("/v1/campaigns", headers=commander.headers,
                              params={"active_on": "2022-05-20"})).json()["items"] == []
+
+
+async def test_demo_campaigns_match_the_seed_plans_and_load_once(app, client):
+    from datetime import UTC, datetime
+
+    from cli.demo import seed_jurisdictions, seed_people, seed_schools
+    from cli.demo_ledgers import seed_ledgers
+    from domain.database import unit_of_work
+
+    now = datetime.now(UTC)
+    async with unit_of_work(app.state.pool) as db:
+        await seed_jurisdictions(db)
+        await seed_people(db)
+        await seed_schools(db)
+        await seed_ledgers(db, now=now)
+    async with unit_of_work(app.state.pool) as db:
+        assert await seed_ledgers(db, now=now) == 0
+    rows = await app.state.db.fetch("SELECT jurisdiction_code, starts_on, ends_on, report_dues FROM campaigns "
+                                    "WHERE jurisdiction_code IN ('500243', '341504') ORDER BY starts_on")
+    periods = [(r["jurisdiction_code"], str(r["starts_on"]), str(r["ends_on"]), [d["due"] for d in r["report_dues"]])
+               for r in rows]
+    assert periods[0] == ("341504", "2022-03-22", "2022-04-15", ["2022-04-15"])
+    assert periods[1] == ("500243", "2023-05-15", "2023-12-31", ["2023-07-31", "2024-11-30"])
+    assert {p[0] for p in periods[2:]} == {"500243", "341504"}
+    people = await app.state.db.fetch("SELECT k.id_number_masked, k.id_number_cipher FROM key_persons k "
+                                      "WHERE k.jurisdiction_code LIKE '500243%'")
+    assert len(people) == 3 and all(p["id_number_masked"].startswith("500") and "*" in p["id_number_masked"]
+                                    for p in people)
