@@ -108,6 +108,7 @@ async def campaign_report(
 ) -> Any:
     report = await reports.campaign_report(db, caller=caller, campaign_id=campaign_id, as_of=as_of or now, now=now,
                                            heartbeat_cover_s=settings.heartbeat_cover_s,
+                                           checkin_max_age_s=settings.checkin_max_age_s,
                                            jurisdiction_code=jurisdiction_code)
     chosen = format or ("html" if _wants_html(request) else "json")
     if chosen == "json":

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import asyncpg
+
 from domain import campaigns, jurisdictions, policies
 from domain.callers import Caller
 from domain.database import Db, Query
@@ -44,6 +46,10 @@ from domain.exports import Column
 from domain.scoring import Policy
 
 AS_OF_FUTURE_TOLERANCE_S = 60
+SETTLE_MARGIN_S = 3600
+"""A shift is settled once it ended more than the check-in max age and this margin ago."""
+REPORT_WORK_MEM = "64MB"
+"""Memory per sort of the report's statements: a county-year of check-ins sorts in memory, not on disk."""
 TIERS = (1, 2, 3)
 
 
@@ -58,6 +64,8 @@ class ReportWindow:
     as_of: datetime
     policy: Policy
     heartbeat_cover_s: float
+    settled_before: datetime | None = None
+    """Shifts ending before this are settled (`SETTLE_SQL`): their kept verdicts may be read."""
 
 
 Figures = dict[str, Any]
@@ -132,82 +140,109 @@ def _split(rows: list[Any], columns: tuple[str, ...]) -> Figures:
 
 # --- duty (护学岗 / 高峰勤务) -----------------------------------------------------------------------------
 
-DUTY_SQL = Query(f"""
-    WITH sh AS (
+def _judging(shifts: str) -> str:
+    """The CTEs judging the shifts of `codes` starting in `[start, end)` that also meet `shifts`, as of `:as_of`,
+    ending in `verdicts` (shift_id, jurisdiction_code, school_id, post_id, coverage, verdict)."""
+    return f"""
+    sh AS (
         SELECT sh.id, sh.officer_id, sh.post_id, p.school_id, sh.jurisdiction_code, sh.starts_at AS s,
                sh.ends_at AS e, LEAST(sh.ends_at, CAST(:as_of AS timestamptz)) AS u
         FROM shifts sh JOIN posts p ON p.id = sh.post_id
-        WHERE sh.jurisdiction_code = ANY(CAST(:codes AS text[]))
-          AND sh.starts_at >= :start AND sh.starts_at < :end AND sh.starts_at < :as_of AND sh.created_at <= :as_of
+        WHERE sh.jurisdiction_code = ANY(CAST(:codes AS text[])) AND sh.starts_at >= :start AND sh.starts_at < :end
+          AND {shifts}
     ),
     c AS (
-        SELECT sh.id AS shift_id, c.recorded_at AS at, c.kind, c.in_post_geofence AS fence
+        SELECT sh.id AS shift_id, sh.s, sh.u, c.recorded_at AS at, c.kind, c.in_post_geofence AS fence
         FROM sh JOIN checkins c ON c.shift_id = sh.id
         WHERE c.recorded_at >= CAST(:start AS timestamptz) - interval '{EARLY_ALLOWANCE_S} seconds'
           AND c.recorded_at < CAST(:end AS timestamptz) + interval '1 day'
           AND c.recorded_at >= sh.s - interval '{EARLY_ALLOWANCE_S} seconds' AND c.recorded_at < sh.e
           AND c.recorded_at <= :as_of AND c.received_at <= :as_of
         UNION ALL
-        SELECT sh.id, c.recorded_at, c.kind, c.in_post_geofence
+        SELECT sh.id, sh.s, sh.u, c.recorded_at, c.kind, c.in_post_geofence
         FROM sh JOIN checkins c ON c.shift_id IS NULL AND c.officer_id = sh.officer_id AND c.post_id = sh.post_id
         WHERE c.recorded_at >= CAST(:start AS timestamptz) - interval '{EARLY_ALLOWANCE_S} seconds'
           AND c.recorded_at < CAST(:end AS timestamptz) + interval '1 day'
           AND c.recorded_at >= sh.s - interval '{EARLY_ALLOWANCE_S} seconds' AND c.recorded_at < sh.e
           AND c.recorded_at <= :as_of AND c.received_at <= :as_of
     ),
-    iv AS (  -- each in-geofence arrive/heartbeat covers cover_s, cut at the first ending check-in at or after it
-        SELECT shift_id, at, fence,
+    -- One sort of the check-ins by (shift, time), then stacked windows in that same order (no second sort):
+    -- each in-geofence arrive/heartbeat covers cover_s, cut at the first ending check-in at or after it; clipped
+    -- to [start, min(end, as_of)]; the union's length adds, per interval in start order, what lies beyond the
+    -- latest end before it (ordering by `at` orders the clipped starts too).
+    iv AS (
+        SELECT shift_id, s, u, at, fence,
                CASE WHEN fence IS TRUE AND kind <> 'depart'
                     THEN LEAST(at + make_interval(secs => CAST(:cover_s AS float8)),
-                               COALESCE(min(at) FILTER (WHERE kind = 'depart' OR fence IS FALSE)
-                                            OVER (PARTITION BY shift_id ORDER BY at
-                                                  RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING),
+                               COALESCE(min(at) FILTER (WHERE kind = 'depart' OR fence IS FALSE) OVER w_after,
                                         'infinity'))
                END AS cover_end
         FROM c
-    ),
-    per_shift AS (
-        SELECT shift_id, min(at) FILTER (WHERE fence IS TRUE) AS arrived_at,
-               max(cover_end) FILTER (WHERE cover_end > at) AS presence_end
-        FROM iv GROUP BY shift_id
+        WINDOW w_after AS (PARTITION BY shift_id ORDER BY at RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING)
     ),
     clipped AS (
-        SELECT iv.shift_id, GREATEST(iv.at, sh.s) AS cs, LEAST(iv.cover_end, sh.u) AS ce
-        FROM iv JOIN sh ON sh.id = iv.shift_id
-        WHERE iv.cover_end > iv.at AND LEAST(iv.cover_end, sh.u) > GREATEST(iv.at, sh.s)
+        SELECT shift_id, at, fence, cover_end, cs, ce, counts,
+               max(ce) FILTER (WHERE counts) OVER (PARTITION BY shift_id ORDER BY at
+                                                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end
+        FROM (SELECT iv.*, GREATEST(at, s) AS cs, LEAST(cover_end, u) AS ce,
+                     COALESCE(cover_end > at AND LEAST(cover_end, u) > GREATEST(at, s), false) AS counts
+              FROM iv) x
     ),
-    covered AS (  -- the length of the union of the clipped intervals
-        SELECT shift_id, sum(EXTRACT(epoch FROM GREATEST(interval '0', ce - GREATEST(cs, COALESCE(prev_end, cs)))))
-                   AS covered_s
-        FROM (SELECT shift_id, cs, ce, max(ce) OVER (PARTITION BY shift_id ORDER BY cs, ce
-                                                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end
-              FROM clipped) x
-        GROUP BY shift_id
+    per_shift AS (  -- arrival, the last presence, and the length of the union of the clipped intervals
+        SELECT shift_id, min(at) FILTER (WHERE fence IS TRUE) AS arrived_at,
+               max(cover_end) FILTER (WHERE cover_end > at) AS presence_end,
+               sum(EXTRACT(epoch FROM GREATEST(interval '0', ce - GREATEST(cs, COALESCE(prev_end, cs)))))
+                   FILTER (WHERE counts) AS covered_s
+        FROM clipped GROUP BY shift_id
     ),
     judged AS (
-        SELECT sh.jurisdiction_code, sh.school_id, sh.post_id, ps.arrived_at,
-               round(CAST(COALESCE(cv.covered_s, 0) / EXTRACT(epoch FROM sh.u - sh.s) AS numeric), 3) AS coverage,
+        SELECT sh.id AS shift_id, sh.jurisdiction_code, sh.school_id, sh.post_id, ps.arrived_at,
+               round(CAST(COALESCE(ps.covered_s, 0) / EXTRACT(epoch FROM sh.u - sh.s) AS numeric), 3) AS coverage,
                EXTRACT(epoch FROM ps.arrived_at - sh.s) AS late_s,
                GREATEST(0, EXTRACT(epoch FROM sh.u - GREATEST(sh.s, ps.arrived_at, ps.presence_end))) AS left_early_s
-        FROM sh LEFT JOIN per_shift ps ON ps.shift_id = sh.id LEFT JOIN covered cv ON cv.shift_id = sh.id
+        FROM sh LEFT JOIN per_shift ps ON ps.shift_id = sh.id
     ),
     verdicts AS (
-        SELECT jurisdiction_code, school_id, post_id, coverage,
+        SELECT shift_id, jurisdiction_code, school_id, post_id, coverage,
                CASE WHEN arrived_at IS NULL THEN 'absent'
                     WHEN coverage < {COVERAGE_KEPT_RATIO} OR left_early_s > {LEAVE_GRACE_S} THEN 'partial'
                     WHEN late_s > {ARRIVAL_GRACE_S} THEN 'late'
                     ELSE 'kept' END AS verdict
         FROM judged
-    )
+    )"""
+
+
+# Settled shifts (ended more than the check-in max age before as_of: no check-in of theirs can still arrive) are
+# judged once and kept in `shift_verdicts`; the report reads those and judges only the others.
+SETTLE_SQL = Query(f"""
+    WITH {_judging("sh.ends_at < :settled AND NOT EXISTS (SELECT 1 FROM shift_verdicts v "
+                   "WHERE v.shift_id = sh.id AND v.cover_s = :cover_s)")}
+    INSERT INTO shift_verdicts (shift_id, cover_s, verdict, coverage)
+    SELECT shift_id, :cover_s, verdict, coverage FROM verdicts
+    ON CONFLICT DO NOTHING
+""")
+
+DUTY_SQL = Query(f"""
+    WITH {_judging("sh.starts_at < :as_of AND sh.created_at <= :as_of AND (sh.ends_at >= :settled OR NOT EXISTS ("
+                   "SELECT 1 FROM shift_verdicts v WHERE v.shift_id = sh.id AND v.cover_s = :cover_s))")},
+    settled AS (
+        SELECT sh.id AS shift_id, sh.jurisdiction_code, p.school_id, sh.post_id, v.coverage, v.verdict
+        FROM shift_verdicts v JOIN shifts sh ON sh.id = v.shift_id JOIN posts p ON p.id = sh.post_id
+        WHERE v.cover_s = :cover_s AND sh.jurisdiction_code = ANY(CAST(:codes AS text[]))
+          AND sh.starts_at >= :start AND sh.starts_at < :end AND sh.starts_at < :as_of AND sh.created_at <= :as_of
+          AND sh.ends_at < :settled
+    ),
+    every AS (SELECT * FROM verdicts UNION ALL SELECT * FROM settled)
     SELECT CASE WHEN GROUPING(jurisdiction_code) = 0 THEN 'j' ELSE 's' END AS g, jurisdiction_code, school_id,
            count(DISTINCT post_id) AS posts_staffed, count(*) AS shifts,
            count(*) FILTER (WHERE verdict = 'kept') AS kept, count(*) FILTER (WHERE verdict = 'late') AS late,
            count(*) FILTER (WHERE verdict = 'partial') AS partial,
            count(*) FILTER (WHERE verdict = 'absent') AS absent,
            CAST(sum(coverage) AS float8) AS coverage_sum
-    FROM verdicts
+    FROM every
     GROUP BY GROUPING SETS ((jurisdiction_code), (school_id))
 """)
+
 
 POSTS_SQL = Query("""
     SELECT CASE WHEN GROUPING(p.jurisdiction_code) = 0 THEN 'j' ELSE 's' END AS g, p.jurisdiction_code, p.school_id,
@@ -224,7 +259,9 @@ DUTY_COLUMNS = ("posts_staffed", "shifts", "kept", "late", "partial", "absent", 
 async def duty_figures(db: Db, w: ReportWindow) -> Figures:
     codes = await _codes(db, w.scope_path)
     params = {"codes": codes, "start": w.start, "end": w.end, "as_of": w.as_of}
-    out = _split(await db.fetch(DUTY_SQL, {**params, "cover_s": w.heartbeat_cover_s}), DUTY_COLUMNS)
+    settled = w.settled_before or (w.as_of - timedelta(days=3650))
+    out = _split(await db.fetch(DUTY_SQL, {**params, "cover_s": w.heartbeat_cover_s, "settled": settled}),
+                 DUTY_COLUMNS)
     posts = _split(await db.fetch(POSTS_SQL, params), ("posts",))
     for level in ("by_jurisdiction", "by_school"):
         for key, values in posts[level].items():
@@ -477,9 +514,47 @@ def _finish(section: Section, values: dict) -> dict:
     return {c.key: out.get(c.key) for c in section.columns}
 
 
+async def settle_shifts(db: Db, *, roots: list[str], start: datetime, end: datetime, now: datetime,
+                        heartbeat_cover_s: float, checkin_max_age_s: float) -> int:
+    """Judge, once, the shifts of the period that are settled (no check-in of theirs can still be accepted) and
+    keep their verdicts (`shift_verdicts`); returns how many were added."""
+    settled = now - timedelta(seconds=checkin_max_age_s + SETTLE_MARGIN_S)
+    if settled <= start:
+        return 0
+    added = 0
+    async with db.atomic() as tx:
+        await tx.execute(f"SET LOCAL jit = off; SET LOCAL work_mem = '{REPORT_WORK_MEM}'")
+        for root in roots:
+            added += await tx.execute(SETTLE_SQL, {
+                "codes": await _codes(tx, root), "start": start, "end": end, "as_of": now, "settled": settled,
+                "cover_s": heartbeat_cover_s})
+    return added
+
+
 async def campaign_report(db: Db, *, caller: Caller, campaign_id: uuid.UUID, as_of: datetime, now: datetime,
-                          heartbeat_cover_s: float, jurisdiction_code: str | None = None) -> Report:
-    """The campaign's figures as of `as_of` (rules in the module doc)."""
+                          heartbeat_cover_s: float, checkin_max_age_s: float = 7 * 24 * 3600,
+                          jurisdiction_code: str | None = None) -> Report:
+    """The campaign's figures as of `as_of` (rules in the module doc): the settled shifts judged once first, then
+    every figure read in one read-only snapshot (REPEATABLE READ), so the sections agree with each other."""
+    if as_of.tzinfo is None:
+        raise InvalidInput("as_of needs a UTC offset", field="as_of")
+    campaign = await campaigns.get(db, caller=caller, campaign_id=campaign_id)
+    roots = await _roots(db, caller=caller, campaign=campaign, jurisdiction_code=jurisdiction_code)
+    if roots and as_of > campaign["period"]["from"]:
+        await settle_shifts(db, roots=roots, start=campaign["period"]["from"], end=campaign["period"]["to"],
+                            now=now, heartbeat_cover_s=heartbeat_cover_s, checkin_max_age_s=checkin_max_age_s)
+    async with db.atomic() as tx:
+        if isinstance(db.conn, asyncpg.Pool):  # a transaction of our own: a read-only snapshot
+            await tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        await tx.execute(f"SET LOCAL jit = off; SET LOCAL work_mem = '{REPORT_WORK_MEM}'")
+        settled = as_of - timedelta(seconds=checkin_max_age_s + SETTLE_MARGIN_S)
+        return await _report(tx, caller=caller, campaign_id=campaign_id, as_of=as_of, now=now,
+                             heartbeat_cover_s=heartbeat_cover_s, jurisdiction_code=jurisdiction_code,
+                             settled_before=settled)
+
+
+async def _report(db: Db, *, caller: Caller, campaign_id: uuid.UUID, as_of: datetime, now: datetime,
+                  heartbeat_cover_s: float, jurisdiction_code: str | None, settled_before: datetime) -> Report:
     if as_of.tzinfo is None:
         raise InvalidInput("as_of needs a UTC offset", field="as_of")
     if as_of > now + timedelta(seconds=AS_OF_FUTURE_TOLERANCE_S):
@@ -500,7 +575,7 @@ async def campaign_report(db: Db, *, caller: Caller, campaign_id: uuid.UUID, as_
     if as_of >= start:
         for root in roots:
             w = ReportWindow(scope_path=root, start=start, end=end, as_of=as_of, policy=policy,
-                             heartbeat_cover_s=heartbeat_cover_s)
+                             heartbeat_cover_s=heartbeat_cover_s, settled_before=settled_before)
             for s in sections:
                 f = await s.provider(db, w)
                 for code, values in (f.get("by_jurisdiction") or {}).items():

@@ -24,6 +24,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     LargeBinary,
+    Numeric,
     SmallInteger,
     String,
     Text,
@@ -659,3 +660,16 @@ class KeyPersonVisit(SQLModel, table=True):
     dangerous_items_found: bool = Field(sa_column_kwargs={"server_default": text("false")})
     measures: str | None = Field(default=None, sa_type=String(2000))
     created_at: dt.datetime = _now()
+
+
+class ShiftVerdict(SQLModel, table=True):
+    """The duty verdict of a settled shift (ended more than the check-in max age ago, so no check-in of its can
+    still arrive), judged once by a campaign report under a heartbeat cover; never changes."""
+
+    __tablename__ = "shift_verdicts"
+
+    shift_id: UUID = Field(sa_type=UUID_T, primary_key=True, foreign_key="shifts.id", ondelete="CASCADE")
+    cover_s: float = Field(primary_key=True)
+    verdict: str = Field(sa_type=String(8))
+    coverage: Any = Field(sa_type=Numeric)
+    computed_at: dt.datetime = _now()

@@ -294,3 +294,28 @@ async def test_pdf_prints_a_page_that_is_not_blank(app, client, built):
     dark, fonts = _first_page(r.content)
     assert dark > 2000, f"page 1 looks blank ({dark} dark pixels)"
     assert "CJK" in fonts or "Hei" in fonts or "Han" in fonts, fonts
+
+
+async def test_settled_shifts_are_judged_once_and_read_back_the_same(app, client, built):
+    """Shifts that ended more than the check-in max age ago are judged once into shift_verdicts; a report reading
+    them gives the figures a live judgement gives (here the max age is 1 h, so the 30-hour-old shifts settle)."""
+    import uuid
+
+    from domain import reports
+    from domain.callers import system_caller
+
+    b = await _world(app, client, built)
+    w = b["w"]
+    live = await _report(client, w.commander, b["campaign"]["id"], as_of=b["as_of"].isoformat())
+    caller = system_caller(w.tree.code, w.tree.code)
+    count = "SELECT count(*) FROM shift_verdicts v JOIN shifts s ON s.id = v.shift_id WHERE s.jurisdiction_code = :c"
+    assert await app.state.db.fetchval(count, {"c": w.tree.station_a}) == 0
+    for _ in range(2):
+        rep = await reports.campaign_report(app.state.db, caller=caller, campaign_id=uuid.UUID(b["campaign"]["id"]),
+                                            as_of=b["as_of"], now=datetime.now(UTC), heartbeat_cover_s=300.0,
+                                            checkin_max_age_s=3600, jurisdiction_code=None)
+        assert rep.totals["duty"] == live["totals"]["duty"]
+        assert await app.state.db.fetchval(count, {"c": w.tree.station_a}) == 4
+    verdicts = await app.state.db.fetch("SELECT v.verdict FROM shift_verdicts v JOIN shifts s ON s.id = v.shift_id "
+                                        "WHERE s.jurisdiction_code = :c ORDER BY v.verdict", {"c": w.tree.station_a})
+    assert [v["verdict"] for v in verdicts] == ["absent", "kept", "late", "partial"]

@@ -1,5 +1,6 @@
 """Campaigns (专项行动) with their period, covered jurisdictions, report due dates and scoring policies; disputes
-(矛盾纠纷) involving a school; key persons (重点人员) with identity numbers encrypted at rest, and their visit log.
+(矛盾纠纷) involving a school; key persons (重点人员) with identity numbers encrypted at rest, and their visit log;
+settled shifts' duty verdicts, judged once for campaign reports.
 
 Revision ID: 0014_campaigns_key_persons
 Revises: 0013_policy_scopes
@@ -110,12 +111,23 @@ def upgrade() -> None:
         CONSTRAINT fk_key_person_visits_visited_by_users FOREIGN KEY (visited_by) REFERENCES users (id)
     );
     CREATE INDEX ix_key_person_visits_key_person_id_visited_at ON key_person_visits (key_person_id, visited_at);
+
+    CREATE TABLE shift_verdicts (
+        shift_id    uuid NOT NULL,
+        cover_s     double precision NOT NULL,
+        verdict     varchar(8) NOT NULL,
+        coverage    numeric NOT NULL,
+        computed_at timestamptz NOT NULL DEFAULT now(),
+        CONSTRAINT pk_shift_verdicts PRIMARY KEY (shift_id, cover_s),
+        CONSTRAINT fk_shift_verdicts_shift_id_shifts FOREIGN KEY (shift_id) REFERENCES shifts (id) ON DELETE CASCADE
+    );
     """):
         op.execute(statement)
 
 
 def downgrade() -> None:
     for statement in sql_statements("""
+    DROP TABLE shift_verdicts;
     DROP TABLE key_person_visits;
     DROP TABLE key_persons;
     DROP TABLE disputes;
