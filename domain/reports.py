@@ -157,6 +157,8 @@ def _judging(shifts: str) -> str:
         WHERE c.recorded_at >= CAST(:start AS timestamptz) - interval '{EARLY_ALLOWANCE_S} seconds'
           AND c.recorded_at < CAST(:end AS timestamptz) + interval '1 day'
           AND c.recorded_at >= sh.s - interval '{EARLY_ALLOWANCE_S} seconds' AND c.recorded_at < sh.e
+          AND c.recorded_at >= (SELECT min(s) FROM sh) - interval '{EARLY_ALLOWANCE_S} seconds'
+          AND c.recorded_at < (SELECT max(e) FROM sh)
           AND c.recorded_at <= :as_of AND c.received_at <= :as_of
         UNION ALL
         SELECT sh.id, sh.s, sh.u, c.recorded_at, c.kind, c.in_post_geofence
@@ -164,6 +166,8 @@ def _judging(shifts: str) -> str:
         WHERE c.recorded_at >= CAST(:start AS timestamptz) - interval '{EARLY_ALLOWANCE_S} seconds'
           AND c.recorded_at < CAST(:end AS timestamptz) + interval '1 day'
           AND c.recorded_at >= sh.s - interval '{EARLY_ALLOWANCE_S} seconds' AND c.recorded_at < sh.e
+          AND c.recorded_at >= (SELECT min(s) FROM sh) - interval '{EARLY_ALLOWANCE_S} seconds'
+          AND c.recorded_at < (SELECT max(e) FROM sh)
           AND c.recorded_at <= :as_of AND c.received_at <= :as_of
     ),
     -- One sort of the check-ins by (shift, time), then stacked windows in that same order (no second sort):
@@ -291,8 +295,10 @@ DUTY = Section("duty", "护学岗勤务", "Duty at posts", (
 
 # --- check-ins ---------------------------------------------------------------------------------------------
 
+# A plain GROUP BY (PostgreSQL aggregates it in parallel, GROUPING SETS it cannot); `_pairs` adds it up per
+# jurisdiction and per school.
 CHECKINS_SQL = Query("""
-    SELECT CASE WHEN GROUPING(c.jurisdiction_code) = 0 THEN 'j' ELSE 's' END AS g, c.jurisdiction_code, c.school_id,
+    SELECT c.jurisdiction_code, c.school_id,
            count(*) AS checkins, count(*) FILTER (WHERE c.in_post_geofence) AS in_post_geofence,
            count(*) FILTER (WHERE c.in_school_zone) AS in_school_zone,
            count(*) FILTER (WHERE c.vehicle OR c.lights) AS visible_policing,
@@ -300,13 +306,24 @@ CHECKINS_SQL = Query("""
     FROM checkins c
     WHERE c.jurisdiction_code = ANY(CAST(:codes AS text[]))
       AND c.recorded_at >= :start AND c.recorded_at < :end AND c.recorded_at <= :as_of AND c.received_at <= :as_of
-    GROUP BY GROUPING SETS ((c.jurisdiction_code), (c.school_id))
+    GROUP BY c.jurisdiction_code, c.school_id
 """)
+
+
+def _pairs(rows: list[Any], columns: tuple[str, ...]) -> Figures:
+    """Rows per (jurisdiction_code, school_id) added up per jurisdiction and per school."""
+    out: Figures = {"totals": {}, "by_jurisdiction": {}, "by_school": {}}
+    for r in rows:
+        values = {c: r[c] for c in columns}
+        _add(out["by_jurisdiction"].setdefault(r["jurisdiction_code"], {}), values)
+        if r["school_id"] is not None:
+            _add(out["by_school"].setdefault(str(r["school_id"]), {}), values)
+    return out
 
 
 async def checkin_figures(db: Db, w: ReportWindow) -> Figures:
     codes = await _codes(db, w.scope_path)
-    return _split(await db.fetch(CHECKINS_SQL, {"codes": codes, "start": w.start, "end": w.end, "as_of": w.as_of}),
+    return _pairs(await db.fetch(CHECKINS_SQL, {"codes": codes, "start": w.start, "end": w.end, "as_of": w.as_of}),
                   ("checkins", "in_post_geofence", "in_school_zone", "visible_policing", "flagged"))
 
 
