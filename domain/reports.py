@@ -138,6 +138,17 @@ def _split(rows: list[Any], columns: tuple[str, ...]) -> Figures:
     return out
 
 
+def _pairs(rows: list[Any], columns: tuple[str, ...]) -> Figures:
+    """Rows per (jurisdiction_code, school_id) added up per jurisdiction and per school."""
+    out: Figures = {"totals": {}, "by_jurisdiction": {}, "by_school": {}}
+    for r in rows:
+        values = {c: r[c] for c in columns}
+        _add(out["by_jurisdiction"].setdefault(r["jurisdiction_code"], {}), values)
+        if r["school_id"] is not None:
+            _add(out["by_school"].setdefault(str(r["school_id"]), {}), values)
+    return out
+
+
 # --- duty (护学岗 / 高峰勤务) -----------------------------------------------------------------------------
 
 def _judging(shifts: str) -> str:
@@ -145,7 +156,7 @@ def _judging(shifts: str) -> str:
     ending in `verdicts` (shift_id, jurisdiction_code, school_id, post_id, coverage, verdict)."""
     return f"""
     sh AS (
-        SELECT sh.id, sh.officer_id, sh.post_id, p.school_id, sh.jurisdiction_code, sh.starts_at AS s,
+        SELECT sh.id, sh.officer_id, sh.post_id, p.school_id, sh.jurisdiction_code, sh.created_at, sh.starts_at AS s,
                sh.ends_at AS e, LEAST(sh.ends_at, CAST(:as_of AS timestamptz)) AS u
         FROM shifts sh JOIN posts p ON p.id = sh.post_id
         WHERE sh.jurisdiction_code = ANY(CAST(:codes AS text[])) AND sh.starts_at >= :start AND sh.starts_at < :end
@@ -200,14 +211,15 @@ def _judging(shifts: str) -> str:
         FROM clipped GROUP BY shift_id
     ),
     judged AS (
-        SELECT sh.id AS shift_id, sh.jurisdiction_code, sh.school_id, sh.post_id, ps.arrived_at,
+        SELECT sh.id AS shift_id, sh.jurisdiction_code, sh.school_id, sh.post_id, sh.s, sh.e, sh.created_at,
+               ps.arrived_at,
                round(CAST(COALESCE(ps.covered_s, 0) / EXTRACT(epoch FROM sh.u - sh.s) AS numeric), 3) AS coverage,
                EXTRACT(epoch FROM ps.arrived_at - sh.s) AS late_s,
                GREATEST(0, EXTRACT(epoch FROM sh.u - GREATEST(sh.s, ps.arrived_at, ps.presence_end))) AS left_early_s
         FROM sh LEFT JOIN per_shift ps ON ps.shift_id = sh.id
     ),
     verdicts AS (
-        SELECT shift_id, jurisdiction_code, school_id, post_id, coverage,
+        SELECT shift_id, jurisdiction_code, school_id, post_id, s, e, created_at, coverage,
                CASE WHEN arrived_at IS NULL THEN 'absent'
                     WHEN coverage < {COVERAGE_KEPT_RATIO} OR left_early_s > {LEAVE_GRACE_S} THEN 'partial'
                     WHEN late_s > {ARRIVAL_GRACE_S} THEN 'late'
@@ -221,30 +233,34 @@ def _judging(shifts: str) -> str:
 SETTLE_SQL = Query(f"""
     WITH {_judging("sh.ends_at < :settled AND NOT EXISTS (SELECT 1 FROM shift_verdicts v "
                    "WHERE v.shift_id = sh.id AND v.cover_s = :cover_s)")}
-    INSERT INTO shift_verdicts (shift_id, cover_s, verdict, coverage)
-    SELECT shift_id, :cover_s, verdict, coverage FROM verdicts
+    INSERT INTO shift_verdicts (shift_id, cover_s, jurisdiction_code, school_id, post_id, starts_at, ends_at,
+                                shift_created_at, verdict, coverage)
+    SELECT shift_id, :cover_s, jurisdiction_code, school_id, post_id, s, e, created_at, verdict, coverage
+    FROM verdicts
     ON CONFLICT DO NOTHING
 """)
 
+# The shifts still open to late check-ins are judged live; the settled ones are read from shift_verdicts (which the
+# report fills first, for every settled shift of the period). One row per (jurisdiction, school, post).
 DUTY_SQL = Query(f"""
-    WITH {_judging("sh.starts_at < :as_of AND sh.created_at <= :as_of AND (sh.ends_at >= :settled OR NOT EXISTS ("
-                   "SELECT 1 FROM shift_verdicts v WHERE v.shift_id = sh.id AND v.cover_s = :cover_s))")},
-    settled AS (
-        SELECT sh.id AS shift_id, sh.jurisdiction_code, p.school_id, sh.post_id, v.coverage, v.verdict
-        FROM shift_verdicts v JOIN shifts sh ON sh.id = v.shift_id JOIN posts p ON p.id = sh.post_id
-        WHERE v.cover_s = :cover_s AND sh.jurisdiction_code = ANY(CAST(:codes AS text[]))
-          AND sh.starts_at >= :start AND sh.starts_at < :end AND sh.starts_at < :as_of AND sh.created_at <= :as_of
-          AND sh.ends_at < :settled
-    ),
-    every AS (SELECT * FROM verdicts UNION ALL SELECT * FROM settled)
-    SELECT CASE WHEN GROUPING(jurisdiction_code) = 0 THEN 'j' ELSE 's' END AS g, jurisdiction_code, school_id,
-           count(DISTINCT post_id) AS posts_staffed, count(*) AS shifts,
+    WITH {_judging("sh.starts_at < :as_of AND sh.created_at <= :as_of AND sh.ends_at >= :settled "
+                   "AND sh.starts_at >= CAST(:settled AS timestamptz) - interval '1 day'")},
+    every AS (
+        SELECT jurisdiction_code, school_id, post_id, coverage, verdict FROM verdicts
+        UNION ALL
+        SELECT v.jurisdiction_code, v.school_id, v.post_id, v.coverage, v.verdict
+        FROM shift_verdicts v
+        WHERE v.cover_s = :cover_s AND v.jurisdiction_code = ANY(CAST(:codes AS text[]))
+          AND v.starts_at >= :start AND v.starts_at < :end AND v.starts_at < :as_of AND v.shift_created_at <= :as_of
+          AND v.ends_at < :settled
+    )
+    SELECT jurisdiction_code, school_id, post_id, count(*) AS shifts,
            count(*) FILTER (WHERE verdict = 'kept') AS kept, count(*) FILTER (WHERE verdict = 'late') AS late,
            count(*) FILTER (WHERE verdict = 'partial') AS partial,
            count(*) FILTER (WHERE verdict = 'absent') AS absent,
            CAST(sum(coverage) AS float8) AS coverage_sum
     FROM every
-    GROUP BY GROUPING SETS ((jurisdiction_code), (school_id))
+    GROUP BY jurisdiction_code, school_id, post_id
 """)
 
 
@@ -264,8 +280,8 @@ async def duty_figures(db: Db, w: ReportWindow) -> Figures:
     codes = await _codes(db, w.scope_path)
     params = {"codes": codes, "start": w.start, "end": w.end, "as_of": w.as_of}
     settled = w.settled_before or (w.as_of - timedelta(days=3650))
-    out = _split(await db.fetch(DUTY_SQL, {**params, "cover_s": w.heartbeat_cover_s, "settled": settled}),
-                 DUTY_COLUMNS)
+    rows = await db.fetch(DUTY_SQL, {**params, "cover_s": w.heartbeat_cover_s, "settled": settled})
+    out = _pairs([{**r, "posts_staffed": 1} for r in rows], DUTY_COLUMNS)  # a row per staffed post
     posts = _split(await db.fetch(POSTS_SQL, params), ("posts",))
     for level in ("by_jurisdiction", "by_school"):
         for key, values in posts[level].items():
@@ -310,15 +326,6 @@ CHECKINS_SQL = Query("""
 """)
 
 
-def _pairs(rows: list[Any], columns: tuple[str, ...]) -> Figures:
-    """Rows per (jurisdiction_code, school_id) added up per jurisdiction and per school."""
-    out: Figures = {"totals": {}, "by_jurisdiction": {}, "by_school": {}}
-    for r in rows:
-        values = {c: r[c] for c in columns}
-        _add(out["by_jurisdiction"].setdefault(r["jurisdiction_code"], {}), values)
-        if r["school_id"] is not None:
-            _add(out["by_school"].setdefault(str(r["school_id"]), {}), values)
-    return out
 
 
 async def checkin_figures(db: Db, w: ReportWindow) -> Figures:
@@ -564,7 +571,7 @@ async def campaign_report(db: Db, *, caller: Caller, campaign_id: uuid.UUID, as_
         if isinstance(db.conn, asyncpg.Pool):  # a transaction of our own: a read-only snapshot
             await tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         await tx.execute(f"SET LOCAL jit = off; SET LOCAL work_mem = '{REPORT_WORK_MEM}'")
-        settled = as_of - timedelta(seconds=checkin_max_age_s + SETTLE_MARGIN_S)
+        settled = min(as_of, now) - timedelta(seconds=checkin_max_age_s + SETTLE_MARGIN_S)
         return await _report(tx, caller=caller, campaign_id=campaign_id, as_of=as_of, now=now,
                              heartbeat_cover_s=heartbeat_cover_s, jurisdiction_code=jurisdiction_code,
                              settled_before=settled)

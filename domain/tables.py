@@ -667,9 +667,16 @@ class ShiftVerdict(SQLModel, table=True):
     still arrive), judged once by a campaign report under a heartbeat cover; never changes."""
 
     __tablename__ = "shift_verdicts"
+    __table_args__ = (Index("ix_shift_verdicts_jurisdiction_code_starts_at", "jurisdiction_code", "starts_at"),)
 
     shift_id: UUID = Field(sa_type=UUID_T, primary_key=True, foreign_key="shifts.id", ondelete="CASCADE")
     cover_s: float = Field(primary_key=True)
+    jurisdiction_code: str = Field(sa_type=String(32))
+    school_id: UUID = Field(sa_type=UUID_T)
+    post_id: UUID = Field(sa_type=UUID_T)
+    starts_at: dt.datetime = Field(sa_type=TIMESTAMPTZ)
+    ends_at: dt.datetime = Field(sa_type=TIMESTAMPTZ)
+    shift_created_at: dt.datetime = Field(sa_type=TIMESTAMPTZ)
     verdict: str = Field(sa_type=String(8))
     coverage: Any = Field(sa_type=Numeric)
     computed_at: dt.datetime = _now()

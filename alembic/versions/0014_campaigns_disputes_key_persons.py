@@ -115,12 +115,19 @@ def upgrade() -> None:
     CREATE TABLE shift_verdicts (
         shift_id    uuid NOT NULL,
         cover_s     double precision NOT NULL,
+        jurisdiction_code varchar(32) NOT NULL,
+        school_id   uuid NOT NULL,
+        post_id     uuid NOT NULL,
+        starts_at   timestamptz NOT NULL,
+        ends_at     timestamptz NOT NULL,
+        shift_created_at timestamptz NOT NULL,
         verdict     varchar(8) NOT NULL,
         coverage    numeric NOT NULL,
         computed_at timestamptz NOT NULL DEFAULT now(),
         CONSTRAINT pk_shift_verdicts PRIMARY KEY (shift_id, cover_s),
         CONSTRAINT fk_shift_verdicts_shift_id_shifts FOREIGN KEY (shift_id) REFERENCES shifts (id) ON DELETE CASCADE
     );
+    CREATE INDEX ix_shift_verdicts_jurisdiction_code_starts_at ON shift_verdicts (jurisdiction_code, starts_at);
     """):
         op.execute(statement)
 
