@@ -8,15 +8,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
+from api import campaigns as campaigns_api
 from api import checkins as checkins_api
 from api import duty as duty_api
 from api import exports as exports_api
 from api import hazards as hazards_api
 from api import identity, lean, mobile, openapi_links, operations, problems, schools
 from api import incidents as incidents_api
+from api import key_persons as key_persons_api
 from api import map as map_page
 from api import ogc as ogc_api
 from api import phone as phone_page
+from api import reports as reports_api
 from api import share_links as share_links_api
 from api import statistics as statistics_api
 from api import stream as stream_api
@@ -163,6 +166,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks_api.router)
     app.include_router(hazards_api.router)
     app.include_router(venues_api.router)
+    app.include_router(campaigns_api.router)
+    app.include_router(key_persons_api.router)
+    app.include_router(reports_api.router)
     openapi_links.install(app)
     return app
 

@@ -102,6 +102,13 @@ async def seed_ledgers_step(db: Db, *, now: datetime) -> int:
     return await seed_ledgers(db, now=now)
 
 
+async def seed_campaigns_step(db: Db, *, now: datetime) -> int:
+    """Campaigns matching each seed plan's period (and the current year), demo disputes and key persons."""
+    from cli.demo_campaigns import seed_campaigns
+
+    return await seed_campaigns(db, now=now)
+
+
 STEPS = [
     ("jurisdictions", lambda db, now: seed_jurisdictions(db)),
     ("people", lambda db, now: seed_people(db)),
@@ -110,6 +117,7 @@ STEPS = [
     ("duty", lambda db, now: seed_duty_step(db, now=now)),
     ("incidents", lambda db, now: seed_incidents_step(db, now=now)),
     ("ledgers", lambda db, now: seed_ledgers_step(db, now=now)),
+    ("campaigns", lambda db, now: seed_campaigns_step(db, now=now)),
 ]
 
 

@@ -178,6 +178,12 @@ class Settings(BaseSettings):
     def resolved_photo_dir(self) -> Path:
         return self.photo_dir or self.data_dir / "photos"
 
+    # Key persons (issue 12): identity numbers are encrypted at rest with AES-256-GCM.
+    pii_key: str | None = Field(default=None, description="32 bytes as URL-safe base64 (`python -c \"import "
+                                "secrets,base64;print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())\"`): "
+                                "the key identity numbers are encrypted with. Unset: a development key generated "
+                                "once under HUXIAO_DATA_DIR (`pii_key`); set one (and back it up) in production.")
+
     def command_timeout_s(self) -> float:
         return self.db_command_timeout_s or self.db_statement_timeout_ms / 1000 + 2
 
@@ -193,6 +199,27 @@ class Settings(BaseSettings):
         # Read once per settings object: this runs on every authenticated request.
         self.jwt_secret = path.read_text().strip()
         return self.jwt_secret
+
+
+    def resolved_pii_key(self) -> bytes:
+        """The 32-byte key for identity numbers: the configured one, else a development key kept under the data
+        directory (generated on first use, mode 0600)."""
+        import base64
+
+        if not self.pii_key:
+            path = self.data_dir / "pii_key"
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+                path.chmod(0o600)
+            self.pii_key = path.read_text().strip()
+        try:
+            key = base64.urlsafe_b64decode(self.pii_key + "=" * (-len(self.pii_key) % 4))
+        except ValueError as exc:
+            raise ValueError("HUXIAO_PII_KEY must be 32 bytes as URL-safe base64") from exc
+        if len(key) != 32:
+            raise ValueError("HUXIAO_PII_KEY must be 32 bytes as URL-safe base64")
+        return key
 
 
 @lru_cache

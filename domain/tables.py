@@ -834,3 +834,127 @@ class VenueInspection(SQLModel, table=True):
     created_by: UUID | None = Field(default=None, sa_type=UUID_T)
     body_hash: bytes | None = Field(default=None, sa_type=LargeBinary)
     created_at: dt.datetime = _now()
+
+
+# --- campaigns, disputes and key persons (issue 12) --------------------------------------------------
+
+
+class Campaign(SQLModel, table=True):
+    """A time-boxed campaign (专项行动): local dates `[starts_on, ends_on]` in its jurisdiction's time zone."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        CheckConstraint("ends_on >= starts_on", name="ends_after_start"),
+        Index("ix_campaigns_jurisdiction_code_starts_on", "jurisdiction_code", "starts_on"),
+    )
+
+    id: UUID = Field(sa_type=UUID_T, primary_key=True)
+    jurisdiction_code: str = Field(sa_type=String(32), foreign_key="jurisdictions.code")
+    name: str = Field(sa_type=String(200))
+    description: str | None = Field(default=None, sa_type=String(4000))
+    starts_on: dt.date
+    ends_on: dt.date
+    jurisdiction_codes: list[str] = Field(sa_type=pg.ARRAY(String(32)))
+    report_dues: list[dict[str, Any]] = Field(sa_type=pg.JSONB,
+                                              sa_column_kwargs={"server_default": text("'[]'::jsonb")})
+    policy_keys: list[str] = Field(sa_type=pg.ARRAY(String(40)),
+                                   sa_column_kwargs={"server_default": text("'{1-3-5@v1}'")})
+    created_by: UUID | None = Field(default=None, sa_type=UUID_T)
+    created_at: dt.datetime = _now()
+    updated_at: dt.datetime = _now()
+
+
+class Dispute(SQLModel, table=True):
+    """A dispute (矛盾纠纷) involving a school; `resolved_at` is stamped once, when mediation resolves it."""
+
+    __tablename__ = "disputes"
+    __table_args__ = (
+        CheckConstraint("mediation_status IN ('registered','mediating','resolved','referred')", name="status_known"),
+        Index("ix_disputes_jurisdiction_code_created_at", "jurisdiction_code", "created_at"),
+        Index("ix_disputes_school_id", "school_id"),
+    )
+
+    id: UUID = Field(sa_type=UUID_T, primary_key=True)
+    jurisdiction_code: str = Field(sa_type=String(32), foreign_key="jurisdictions.code")
+    school_id: UUID = Field(sa_type=UUID_T, foreign_key="schools.id")
+    kind: str = Field(sa_type=String(24))
+    parties: list[dict[str, Any]] = Field(sa_type=pg.JSONB, sa_column_kwargs={"server_default": text("'[]'::jsonb")})
+    summary: str | None = Field(default=None, sa_type=String(4000))
+    mediation_status: str = Field(sa_type=String(12), sa_column_kwargs={"server_default": "registered"})
+    responsible_officer_id: UUID | None = Field(default=None, sa_type=UUID_T, foreign_key="users.id")
+    found_on: dt.date
+    resolved_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMPTZ)
+    closing_note: str | None = Field(default=None, sa_type=String(2000))
+    created_by: UUID | None = Field(default=None, sa_type=UUID_T)
+    created_at: dt.datetime = _now()
+    updated_at: dt.datetime = _now()
+
+
+class KeyPerson(SQLModel, table=True):
+    """A key person (重点人员). The identity number is stored only encrypted (`id_number_cipher`, AES-GCM), as a
+    keyed digest for finding duplicates, and masked (`110***********1234`)."""
+
+    __tablename__ = "key_persons"
+    __table_args__ = (
+        CheckConstraint("risk_level IN ('low','medium','high')", name="risk_known"),
+        CheckConstraint("status IN ('active','closed')", name="status_known"),
+        Index("uq_key_persons_jurisdiction_code_id_number_digest", "jurisdiction_code", "id_number_digest",
+              unique=True),
+        Index("ix_key_persons_school_id", "school_id"),
+    )
+
+    id: UUID = Field(sa_type=UUID_T, primary_key=True)
+    jurisdiction_code: str = Field(sa_type=String(32), foreign_key="jurisdictions.code")
+    school_id: UUID | None = Field(default=None, sa_type=UUID_T, foreign_key="schools.id")
+    category: str = Field(sa_type=String(32))
+    name: str = Field(sa_type=String(100))
+    id_number_cipher: bytes = Field(sa_type=LargeBinary)
+    id_number_digest: bytes = Field(sa_type=LargeBinary)
+    id_number_masked: str = Field(sa_type=String(18))
+    address: str | None = Field(default=None, sa_type=String(500))
+    risk_level: str = Field(sa_type=String(8), sa_column_kwargs={"server_default": "medium"})
+    control_measures: str | None = Field(default=None, sa_type=String(4000))
+    responsible_officer_id: UUID | None = Field(default=None, sa_type=UUID_T, foreign_key="users.id")
+    status: str = Field(sa_type=String(8), sa_column_kwargs={"server_default": "active"})
+    last_visit_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMPTZ)
+    created_by: UUID | None = Field(default=None, sa_type=UUID_T)
+    created_at: dt.datetime = _now()
+    updated_at: dt.datetime = _now()
+
+
+class KeyPersonVisit(SQLModel, table=True):
+    """One visit to a key person (走访), in the visit log."""
+
+    __tablename__ = "key_person_visits"
+    __table_args__ = (
+        Index("ix_key_person_visits_key_person_id_visited_at", "key_person_id", "visited_at"),
+    )
+
+    id: UUID = Field(sa_type=UUID_T, primary_key=True)
+    key_person_id: UUID = Field(sa_type=UUID_T, foreign_key="key_persons.id")
+    visited_at: dt.datetime = Field(sa_type=TIMESTAMPTZ)
+    visited_by: UUID | None = Field(default=None, sa_type=UUID_T, foreign_key="users.id")
+    findings: str | None = Field(default=None, sa_type=String(4000))
+    dangerous_items_found: bool = Field(sa_column_kwargs={"server_default": text("false")})
+    measures: str | None = Field(default=None, sa_type=String(2000))
+    created_at: dt.datetime = _now()
+
+
+class ShiftVerdict(SQLModel, table=True):
+    """The duty verdict of a settled shift (ended more than the check-in max age ago, so no check-in of its can
+    still arrive), judged once by a campaign report under a heartbeat cover; never changes."""
+
+    __tablename__ = "shift_verdicts"
+    __table_args__ = (Index("ix_shift_verdicts_jurisdiction_code_starts_at", "jurisdiction_code", "starts_at"),)
+
+    shift_id: UUID = Field(sa_type=UUID_T, primary_key=True, foreign_key="shifts.id", ondelete="CASCADE")
+    cover_s: float = Field(primary_key=True)
+    jurisdiction_code: str = Field(sa_type=String(32))
+    school_id: UUID = Field(sa_type=UUID_T)
+    post_id: UUID = Field(sa_type=UUID_T)
+    starts_at: dt.datetime = Field(sa_type=TIMESTAMPTZ)
+    ends_at: dt.datetime = Field(sa_type=TIMESTAMPTZ)
+    shift_created_at: dt.datetime = Field(sa_type=TIMESTAMPTZ)
+    verdict: str = Field(sa_type=String(8))
+    coverage: Any = Field(sa_type=Numeric)
+    computed_at: dt.datetime = _now()

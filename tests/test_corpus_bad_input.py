@@ -27,7 +27,8 @@ CORPUS = json.loads((Path(__file__).parent / "corpus" / "values.json").read_text
 TABLES = ("checkins", "checkin_keys", "incidents", "arrivals", "schools", "posts", "shifts", "users", "api_keys",
           "jurisdictions", "scoring_policies", "audit_log", "duty_windows", "non_school_days",
           "tracker_devices", "tracker_unknown_devices", "makeup_school_days", "webhooks", "webhook_deliveries",
-          "hazards", "hazard_log", "hazard_photos", "venues", "venue_inspections")
+          "hazards", "hazard_log", "hazard_photos", "venues", "venue_inspections",
+          "campaigns", "disputes", "key_persons", "key_person_visits")
 RAW = "\u0001RAW\u0001"
 
 
@@ -104,7 +105,14 @@ async def _world(app, client, cache: dict) -> dict:
         "deadline": hour_ago(-48).isoformat(), "location": {"type": "Point", "coordinates": list(w.gate)}})).json()
     venue = (await client.post("/v1/venues", headers=w.commander.headers, json={
         "name": "x", "kind": "internet_cafe", "location": {"type": "Point", "coordinates": list(w.gate)}})).json()
-    cache.update(w=w, admin=admin, shift=shift, incident=inc, hazard=hazard, venue=venue, device=device)
+    campaign = (await client.post("/v1/campaigns", headers=admin.headers, json={
+        "name": "corpus", "starts_on": "2026-01-01", "ends_on": "2026-06-30"})).json()
+    person = (await client.post("/v1/key-persons", headers=admin.headers, json={
+        "category": "other", "name": "x", "id_number": "11010519491231002X", "school_id": w.school["id"]})).json()
+    dispute = (await client.post("/v1/disputes", headers=admin.headers, json={
+        "school_id": w.school["id"], "kind": "other", "found_on": "2026-01-02"})).json()
+    cache.update(w=w, admin=admin, shift=shift, incident=inc, campaign=campaign, person=person, dispute=dispute,
+                 hazard=hazard, venue=venue, device=device)
     return cache
 
 
@@ -203,6 +211,18 @@ def _bodies(world: dict) -> list[tuple[str, str, dict]]:
         ("POST", f"/v1/venues/{world['venue']['id']}/inspections", {
             "inspected_at": (now - timedelta(hours=1)).isoformat(), "findings": "x", "violations": ["x"],
             "actions": ["fine"], "fine_yuan": 100, "follow_up_on": (now + timedelta(days=3)).date().isoformat()}),
+        ("POST", "/v1/campaigns", {"name": "x", "starts_on": "2026-01-01", "ends_on": "2026-06-30",
+                                   "jurisdiction_codes": [w.tree.code], "policy_keys": ["1-3-5@v1"],
+                                   "report_dues": [{"name": "x", "due": "2026-07-31"}]}),
+        ("PATCH", f"/v1/campaigns/{world['campaign']['id']}", {"name": "y", "ends_on": "2026-07-01"}),
+        ("POST", "/v1/key-persons", {"category": "drug_user", "name": "x", "id_number": "110105198001011238",
+                                     "school_id": w.school["id"], "control_measures": "x"}),
+        ("PATCH", f"/v1/key-persons/{world['person']['id']}", {"control_measures": "y", "risk_level": "high"}),
+        ("POST", f"/v1/key-persons/{world['person']['id']}/visits", {"visited_at": now.isoformat(),
+                                                                     "findings": "x"}),
+        ("POST", "/v1/disputes", {"school_id": w.school["id"], "kind": "neighbour", "found_on": "2026-01-03",
+                                  "parties": [{"name": "x", "role": "y"}], "summary": "x"}),
+        ("PATCH", f"/v1/disputes/{world['dispute']['id']}", {"summary": "y", "mediation_status": "mediating"}),
     ]
 
 

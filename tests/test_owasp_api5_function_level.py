@@ -15,7 +15,9 @@ ADMIN_ONLY = [("GET", "/v1/users"), ("POST", "/v1/users"), ("GET", "/v1/api-keys
               ("POST", "/v1/devices"), ("GET", "/v1/devices/unknown"), ("POST", "/v1/webhooks"),
               ("GET", "/v1/webhooks")]
 COMMANDER_ONLY = [("POST", "/v1/schools"), ("POST", "/v1/shifts"), ("POST", "/v1/shifts/generate"),
-                  ("POST", "/v1/schools/import"), ("POST", "/v1/scoring/recompute")]
+                  ("POST", "/v1/schools/import"), ("POST", "/v1/scoring/recompute"), ("POST", "/v1/campaigns"),
+                  ("GET", "/v1/key-persons"), ("POST", "/v1/key-persons"), ("GET", "/v1/disputes"),
+                  ("POST", "/v1/disputes")]
 BODIES = {
     "/v1/users": {"username": "fnlevel01", "display_name": "x", "role": "admin", "jurisdiction_code": "X1",
                   "password": "long-enough-password"},
