@@ -1,4 +1,7 @@
 FROM python:3.11-slim
+# Campaign reports as PDF: WeasyPrint needs Pango, and Chinese text a CJK font.
+RUN apt-get update && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY pyproject.toml README.md alembic.ini ./
 COPY api ./api

@@ -97,6 +97,7 @@ DOMAIN_STATUS = {
     errors.TooManyRequests: 429,
     errors.UnsupportedMedia: 415,
     errors.TooLarge: 413,
+    errors.NotAcceptable: 406,
 }
 
 

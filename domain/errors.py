@@ -45,6 +45,12 @@ class TooLarge(DomainError):
     title = "Payload too large"
 
 
+class NotAcceptable(DomainError):
+    """The answer cannot be given in the format asked for on this server (e.g. PDF without its libraries)."""
+
+    title = "Not acceptable"
+
+
 class Forbidden(DomainError):
     """The caller is known but its role may not do this."""
 

@@ -12,6 +12,7 @@ import io
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from domain.errors import NotAcceptable
 from domain.exports import Column
 from domain.reports import TIERS, Report
 
@@ -310,6 +311,10 @@ def html(report: Report, *, lang: str = "zh") -> str:
 def pdf(report: Report, *, lang: str = "zh") -> bytes:
     """The HTML page printed to PDF by WeasyPrint (fonts from fontconfig: install a CJK font such as
     fonts-noto-cjk, else Chinese text prints as empty boxes)."""
-    from weasyprint import HTML
-
+    try:
+        from weasyprint import HTML
+    except (ImportError, OSError) as exc:  # WeasyPrint loads Pango when imported
+        raise NotAcceptable("PDF needs WeasyPrint's system libraries on this server (apt-get install "
+                            "libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk); format=html prints the same page",
+                            field="format") from exc
     return HTML(string=html(report, lang=lang)).write_pdf()

@@ -3,6 +3,7 @@ category, disputes), reproducible as of an instant, empty periods, scope, and th
 
 from __future__ import annotations
 
+import ctypes.util
 import io
 import os
 import shutil
@@ -278,13 +279,15 @@ def _install_poppler() -> str | None:
     """Why pdftoppm (poppler-utils) and a CJK font could not be had, or None when they are there."""
     fonts = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True).stdout.strip() \
         if shutil.which("fc-list") else ""
-    if shutil.which("pdftoppm") and fonts:
+    pango = ctypes.util.find_library("pango-1.0") and ctypes.util.find_library("pangoft2-1.0")
+    if shutil.which("pdftoppm") and fonts and pango:
         return None
     if shutil.which("apt-get") is None or os.geteuid() != 0:
         return "pdftoppm or a CJK font is missing (apt-get install poppler-utils fonts-noto-cjk, as root)"
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for cmd in (["apt-get", "update"],
-                ["apt-get", "install", "-y", "--no-install-recommends", "poppler-utils", "fonts-noto-cjk"]):
+                ["apt-get", "install", "-y", "--no-install-recommends", "poppler-utils", "fonts-noto-cjk",
+                 "libpango-1.0-0", "libpangoft2-1.0-0"]):
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=APT_TIMEOUT_S)
         if done.returncode != 0:
             return f"{' '.join(cmd)} exited {done.returncode}: {done.stderr[-800:]}"
