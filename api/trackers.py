@@ -70,6 +70,9 @@ class UnknownDevice(BaseModel):
     positions: int = Field(description="Positions received and dropped.")
     first_seen_at: datetime
     last_seen_at: datetime
+    jurisdiction_code: str | None = Field(description="Where it was last placed: the jurisdiction of the school "
+                                                      "nearest (within 5 km) to a position it sent; null when it "
+                                                      "was never seen near a school.")
 
 
 # --- the OsmAnd endpoint ---------------------------------------------------------------------------------

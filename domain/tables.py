@@ -625,11 +625,13 @@ class TrackerUnknownDevice(SQLModel, table=True):
     """An identifier that posted positions but is registered to nobody: only counted, never stored."""
 
     __tablename__ = "tracker_unknown_devices"
+    __table_args__ = (Index("ix_tracker_unknown_devices_jurisdiction_code", "jurisdiction_code"),)
 
     identifier: str = Field(sa_type=String(64), primary_key=True)
     positions: int = Field(sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
     first_seen_at: dt.datetime = _now()
     last_seen_at: dt.datetime = _now()
+    jurisdiction_code: str | None = Field(default=None, sa_type=String(32))  # where it was last placed (0019)
 
 
 # --- webhooks (issue 14) ----------------------------------------------------------------------------------

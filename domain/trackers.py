@@ -288,16 +288,29 @@ COUNT = Query("""
     WHERE id = :id
 """)
 
+# An unknown identifier is placed in the jurisdiction of the school nearest to its last usable position (within
+# UNKNOWN_PLACE_M), and keeps its last place when it posts from nowhere near a school: an admin sees only those
+# placed in their jurisdictions (the unplaced ones, only the admins of a top-level jurisdiction).
+UNKNOWN_PLACE_M = 5000
 UNKNOWN = Query("""
-    WITH seen AS (
-        UPDATE tracker_unknown_devices SET positions = positions + :n, last_seen_at = now()
+    WITH place AS (
+        SELECT (SELECT s.jurisdiction_code FROM schools s
+                WHERE s.deleted_at IS NULL
+                  AND ST_DWithin(s.location, CAST(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS geography), :within)
+                ORDER BY s.location <-> CAST(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS geography)
+                LIMIT 1) AS code
+    ),
+    seen AS (
+        UPDATE tracker_unknown_devices SET positions = positions + :n, last_seen_at = now(),
+               jurisdiction_code = COALESCE((SELECT code FROM place), jurisdiction_code)
         WHERE identifier = :identifier
         RETURNING 1
     )
-    INSERT INTO tracker_unknown_devices AS t (identifier, positions)
-    SELECT :identifier, :n
+    INSERT INTO tracker_unknown_devices AS t (identifier, positions, jurisdiction_code)
+    SELECT :identifier, :n, (SELECT code FROM place)
     WHERE NOT EXISTS (SELECT 1 FROM seen) AND (SELECT count(*) FROM tracker_unknown_devices) < :cap
-    ON CONFLICT (identifier) DO UPDATE SET positions = t.positions + EXCLUDED.positions, last_seen_at = now()
+    ON CONFLICT (identifier) DO UPDATE SET positions = t.positions + EXCLUDED.positions, last_seen_at = now(),
+        jurisdiction_code = COALESCE(EXCLUDED.jurisdiction_code, t.jurisdiction_code)
 """)
 
 
@@ -347,7 +360,11 @@ async def receive(db: Db, *, received: Received, settings: Settings, now: dateti
     device = await db.fetchrow(TOUCH, {"identifier": received.identifier, "n": n,
                                        "window_s": settings.tracker_rate_window_s})
     if device is None:
-        await db.execute(UNKNOWN, {"identifier": received.identifier, "n": n, "cap": settings.tracker_unknown_max})
+        usable = [p for p in received.positions if isinstance(p, Position) and p.valid]
+        last = usable[-1] if usable else None
+        await db.execute(UNKNOWN, {"identifier": received.identifier, "n": n, "cap": settings.tracker_unknown_max,
+                                   "lon": last.lon if last else None, "lat": last.lat if last else None,
+                                   "within": UNKNOWN_PLACE_M})
         return Tally(dropped=n, known=False, reason="unknown device")
     if device["window_count"] > settings.tracker_rate_limit:
         await db.execute(COUNT, {"id": device["id"], "duplicate": 0, "dropped": 0, "limited": n, "reason": None})
@@ -505,16 +522,21 @@ async def list_page(db: Db, *, caller: Caller, limit: int, cursor: str | None,
 
 
 async def unknown_page(db: Db, *, caller: Caller, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
-    """Identifiers that posted positions but are registered to nobody, most recently seen first (admins). They
-    belong to no jurisdiction yet: every admin sees them, to register the county's own."""
+    """Identifiers that posted positions but are registered to nobody, most recently seen first (admins): those
+    placed in the caller's jurisdictions (near one of its schools; see `UNKNOWN`), and for the admins of a
+    top-level jurisdiction also those seen far from every school."""
     caller.require(Role.admin)
     after = decode_cursor(cursor, arity=2)
     rows = await db.fetch("""
-        SELECT identifier, positions, first_seen_at, last_seen_at FROM tracker_unknown_devices
-        WHERE CAST(:a_at AS timestamptz) IS NULL
-           OR (last_seen_at, identifier) < (CAST(:a_at AS timestamptz), CAST(:a_id AS text))
-        ORDER BY last_seen_at DESC, identifier DESC LIMIT :n
-    """, {"a_at": datetime.fromisoformat(after[0]) if after else None, "a_id": after[1] if after else None,
-           "n": limit + 1})
+        SELECT u.identifier, u.positions, u.first_seen_at, u.last_seen_at, u.jurisdiction_code
+        FROM tracker_unknown_devices u
+        LEFT JOIN jurisdictions j ON j.code = u.jurisdiction_code
+        WHERE (j.path <@ CAST(:scope AS ltree)
+               OR (u.jurisdiction_code IS NULL AND nlevel(CAST(:scope AS ltree)) = 1))
+          AND (CAST(:a_at AS timestamptz) IS NULL
+               OR (u.last_seen_at, u.identifier) < (CAST(:a_at AS timestamptz), CAST(:a_id AS text)))
+        ORDER BY u.last_seen_at DESC, u.identifier DESC LIMIT :n
+    """, {"scope": caller.scope_path, "a_at": datetime.fromisoformat(after[0]) if after else None,
+           "a_id": after[1] if after else None, "n": limit + 1})
     return page_of([dict(r) for r in rows], limit=limit,
                    key=lambda r: [r["last_seen_at"].isoformat(), r["identifier"]])

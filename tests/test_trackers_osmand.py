@@ -14,7 +14,7 @@ import pytest
 
 from domain import trackers
 from domain.database import unit_of_work
-from tests.factories import make_person
+from tests.factories import make_person, make_tree
 from tests.test_duty_support import World, hour_ago, make_shift, make_world
 
 MIN = timedelta(minutes=1)
@@ -147,6 +147,13 @@ async def test_an_unknown_device_is_answered_200_counted_and_stores_nothing(app,
     unknown = (await client.get("/v1/devices/unknown", headers=admin.headers, params={"limit": 1000})).json()
     (row,) = [u for u in unknown["items"] if u["identifier"] == stranger]
     assert row["positions"] == 4
+    # placed where it was seen (near the school of station A; the last position, far from any school, keeps it):
+    # another county's admin never sees it
+    assert row["jurisdiction_code"] == w.school["jurisdiction_code"]
+    other = await make_tree(app)
+    foreign_admin = await make_person(app, client, role="admin", jurisdiction_code=other.code)
+    foreign = (await client.get("/v1/devices/unknown", headers=foreign_admin.headers, params={"limit": 1000})).json()
+    assert stranger not in {u["identifier"] for u in foreign["items"]}
     # registering it ends its life as an unknown device; its next position counts for the officer
     w.admin = admin
     await _register(app, client, w, identifier=stranger)
