@@ -14,7 +14,8 @@ from api.auth import CurrentCaller, Officer
 from api.deps import Now, Paging, Reads, Tx
 from api.hazards import SPREADSHEET_BODY, ImportAnswer, read_upload
 from api.schemas import PROBLEM_RESPONSES, CRSName, Day, Instant, Page, PointGeometry, PointIn
-from domain import ledger_import, venues
+from domain import campaigns, ledger_import, venues
+from domain.errors import InvalidInput, NotFound
 from domain.incidents import body_hash
 from domain.locations import read_point
 
@@ -133,7 +134,8 @@ async def create_venue(body: VenueCreate, caller: Officer, db: Tx, now: Now, res
 
 
 @router.get("/venues", response_model=Page[Venue], tags=["ledgers"],
-            summary="Venues in your jurisdictions; `school_id` + `not_inspected_since` for those not inspected")
+            summary="Venues in your jurisdictions; `school_id` + `not_inspected_since` (or "
+                    "`not_inspected_in_campaign`) for those not inspected")
 async def list_venues(
     caller: CurrentCaller, db: Reads, paging: Paging,
     jurisdiction_code: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_]{2,32}$")] = None,
@@ -143,10 +145,24 @@ async def list_venues(
     outside_zone: bool | None = None,
     not_inspected_since: Annotated[Instant | None, Query(description="Venues with no inspection at or after "
                                                                      "this time (e.g. the campaign's start)")] = None,
+    not_inspected_in_campaign: Annotated[uuid.UUID | None, Query(
+        description="Venues with no inspection during this campaign's period (a campaign you see)")] = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100, description="Part of the name")] = None,
 ) -> dict:
+    until = None
+    if not_inspected_in_campaign is not None:
+        if not_inspected_since is not None:
+            raise InvalidInput("give not_inspected_since or not_inspected_in_campaign, not both",
+                               field="not_inspected_in_campaign")
+        try:
+            period = (await campaigns.get(db, caller=caller, campaign_id=not_inspected_in_campaign))["period"]
+        except NotFound as exc:
+            raise InvalidInput(f"no campaign {not_inspected_in_campaign} that you can see",
+                               field="not_inspected_in_campaign") from exc
+        not_inspected_since, until = period["from"], period["to"]
     f = venues.VenueFilter(jurisdiction_code=jurisdiction_code, school_id=school_id, kind=kind, status=status,
-                           outside_zone=outside_zone, not_inspected_since=not_inspected_since, q=q)
+                           outside_zone=outside_zone, not_inspected_since=not_inspected_since,
+                           not_inspected_until=until, q=q)
     items, nxt = await venues.list_page(db, caller=caller, f=f, limit=paging.limit, cursor=paging.cursor)
     return {"items": items, "next_cursor": nxt}
 

@@ -281,6 +281,7 @@ class VenueFilter:
     status: str | None = None
     outside_zone: bool | None = None
     not_inspected_since: datetime | None = None
+    not_inspected_until: datetime | None = None
     q: str | None = None
 
 
@@ -307,8 +308,8 @@ async def list_page(db: Db, *, caller: Caller, f: VenueFilter, limit: int,
         where.append(("" if f.outside_zone else "NOT ") + "(cardinality(v.zone_school_ids) = 0)")
     if f.not_inspected_since is not None:
         where.append("NOT EXISTS (SELECT 1 FROM venue_inspections i WHERE i.venue_id = v.id "
-                     "AND i.inspected_at >= :since)")
-        params["since"] = f.not_inspected_since
+                     "AND i.inspected_at >= :since AND (CAST(:until AS timestamptz) IS NULL OR i.inspected_at < :until))")
+        params.update(since=f.not_inspected_since, until=f.not_inspected_until)
     if f.q:
         where.append("v.name ILIKE '%' || :q || '%'")
         params["q"] = f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from domain import venues
 from domain.database import unit_of_work
@@ -112,6 +113,17 @@ async def test_venues_in_a_school_zone_not_inspected_since_a_date(app, client):
     assert sorted(x["name"] for x in r.json()["items"]) == sorted([never["name"], seen_long_ago["name"]])
     every = (await client.get("/v1/venues", headers=w.viewer.headers, params={"school_id": w.school["id"]})).json()
     assert len(every["items"]) == 3
+    # "not inspected this campaign": the campaign's period instead of a date
+    today = ago(days=0).astimezone(ZoneInfo("Asia/Shanghai")).date()
+    campaign = (await client.post("/v1/campaigns", headers=w.commander.headers, json={
+        "name": "护校安园", "starts_on": (today - timedelta(days=20)).isoformat(),
+        "ends_on": (today + timedelta(days=1)).isoformat()})).json()
+    r = await client.get("/v1/venues", headers=w.viewer.headers, params={
+        "school_id": w.school["id"], "not_inspected_in_campaign": campaign["id"]})
+    assert r.status_code == 200, r.text
+    assert sorted(x["name"] for x in r.json()["items"]) == sorted([never["name"], seen_long_ago["name"]])
+    r = await client.get("/v1/venues", headers=w.viewer.headers, params={"not_inspected_in_campaign": str(uuid.uuid4())})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "not_inspected_in_campaign"
 
 
 async def test_venue_status_and_closure_is_final(app, client):
