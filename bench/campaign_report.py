@@ -13,7 +13,8 @@ recognised by counting on later runs):
   the end (an arrival, heartbeats, a departure), with 1 in 20 shifts absent, 1 in 10 late, 1 in 20 leaving early
   and now and then a fix outside the geofence → ~1.0 × 10^6 check-ins;
 - 10^4 incidents spread over the year 0–350 m from a random school, each with 0–3 arrivals;
-- 2,000 disputes at random schools, half of them resolved.
+- 2,000 disputes at random schools, half of them resolved;
+- 10^4 hazards at random schools over the year, two in three closed 10 days after discovery (with their log rows).
 
 The campaign covers the county for the whole year. Measured, interleaved, `--repeats` times each (medians):
 `api` — `GET /v1/reports/campaign/{id}?as_of=…` in process (httpx ASGI transport: authentication, the report's
@@ -41,6 +42,7 @@ SCHOOLS = 300
 OFFICERS = 600
 INCIDENTS = 10_000
 DISPUTES = 2_000
+HAZARDS = 10_000
 YEAR_FROM = date(2025, 12, 1)
 YEAR_TO = date(2026, 11, 30)
 CENTRE = (108.37, 29.49)
@@ -182,6 +184,30 @@ CROSS JOIN LATERAL (SELECT CAST('{YEAR_FROM}' AS date) + (n * 7919) % 340 AS fou
 ON CONFLICT DO NOTHING
 """
 
+HAZARDS_SQL = f"""
+WITH made AS (
+    INSERT INTO hazards (id, jurisdiction_code, school_id, location, category, severity, description, found_by_name,
+                         found_at, deadline, status, closing_note, closed_at, created_at)
+    SELECT CAST(md5('rpt-hazard-' || n) AS uuid), s.jurisdiction_code, s.id, s.location,
+           (ARRAY['facilities_civil','facilities_physical','facilities_technical','traffic_facilities','food_safety',
+                  'fire','venue','building','other'])[1 + n % 9],
+           (ARRAY['general','significant','major'])[1 + n % 3], 'rpt', 'bench', f.found_at,
+           f.found_at + interval '14 days', CASE WHEN n % 3 <> 0 THEN 'closed' ELSE 'open' END,
+           CASE WHEN n % 3 <> 0 THEN 'fixed' END, CASE WHEN n % 3 <> 0 THEN f.found_at + interval '10 days' END,
+           f.found_at
+    FROM generate_series(1, {{HAZARDS}}) n
+    JOIN schools s ON s.id = CAST(md5('rpt-school-' || (n % {SCHOOLS})) AS uuid)
+    CROSS JOIN LATERAL (SELECT CAST('{YEAR_FROM}' AS timestamptz) + ((n * 7919) % 340) * interval '1 day'
+                               + interval '9 hours' AS found_at) f
+    ON CONFLICT DO NOTHING
+    RETURNING id, found_at, deadline, status, closed_at
+)
+INSERT INTO hazard_log (hazard_id, kind, at, recorded_at, status, deadline)
+SELECT id, 'created', found_at, found_at, 'open', deadline FROM made
+UNION ALL
+SELECT id, 'status', closed_at, closed_at, 'closed', deadline FROM made WHERE status = 'closed'
+""".replace("{{HAZARDS}}", str(HAZARDS))
+
 CAMPAIGN_SQL = f"""
 INSERT INTO campaigns (id, jurisdiction_code, name, starts_on, ends_on, jurisdiction_codes, report_dues, policy_keys)
 VALUES ('{CAMPAIGN_ID}', '{RPT}', 'Bench county year', '{YEAR_FROM}', '{YEAR_TO}', ARRAY['{RPT}'],
@@ -241,6 +267,9 @@ async def ensure_data(url: str) -> dict:
                 await conn.execute(ARRIVALS_SQL)
             log(f"incidents and arrivals made ({time.monotonic() - started:.0f} s)")
         await conn.execute(DISPUTES_SQL)
+        if not await conn.fetchval("SELECT count(*) FROM hazards WHERE description = 'rpt'"):
+            await conn.execute(HAZARDS_SQL)
+            log(f"hazards made ({time.monotonic() - started:.0f} s)")
         await conn.execute(CAMPAIGN_SQL)
         await conn.execute("ANALYZE")
         return dict(await conn.fetchrow(f"""
@@ -250,7 +279,8 @@ async def ensure_data(url: str) -> dict:
                    (SELECT count(*) FROM incidents WHERE jurisdiction_code LIKE '{RPT}%') AS incidents,
                    (SELECT count(*) FROM arrivals a JOIN incidents i ON i.id = a.incident_id
                     WHERE i.jurisdiction_code LIKE '{RPT}%') AS arrivals,
-                   (SELECT count(*) FROM disputes WHERE jurisdiction_code LIKE '{RPT}%') AS disputes
+                   (SELECT count(*) FROM disputes WHERE jurisdiction_code LIKE '{RPT}%') AS disputes,
+                   (SELECT count(*) FROM hazards WHERE jurisdiction_code LIKE '{RPT}%') AS hazards
         """))
     finally:
         await conn.close()
@@ -258,7 +288,7 @@ async def ensure_data(url: str) -> dict:
 
 async def bare_sql(conn: asyncpg.Connection, *, as_of: datetime) -> float:
     """The report's statements with its parameters, straight on one connection: seconds."""
-    from domain import campaigns, reports
+    from domain import campaigns, hazards, reports, venues
     from domain.scoring import POLICY_135_V1
 
     start, end = campaigns.period_instants(starts_on=YEAR_FROM, ends_on=YEAR_TO, time_zone="Asia/Shanghai")
@@ -282,6 +312,8 @@ async def bare_sql(conn: asyncpg.Connection, *, as_of: datetime) -> float:
         await conn.execute(f"SET LOCAL jit = off; SET LOCAL work_mem = '{reports.REPORT_WORK_MEM}'")
         for q, params in runs:
             await conn.fetch(q.sql, *q.args(params))
+        for q in (hazards.FIGURES, venues.FIGURES):  # the ledgers' sections
+            await conn.fetch(q.sql, *q.args({"scope": RPT, "start": start, "end": end, "as_of": as_of}))
     return time.perf_counter() - t0
 
 
