@@ -48,7 +48,9 @@ def two_workers(database_url, settings):
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("two-worker server did not start: " + proc.stderr.read().decode()[-2000:])
+                proc.kill()  # (reading the pipe of a live process would wait forever)
+                raise RuntimeError("two-worker server did not start: "
+                                   + proc.communicate(timeout=20)[1].decode()[-2000:])
             time.sleep(0.3)
         time.sleep(1.0)
         yield base
