@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     jwt_audience: str = "huxiao-api"
     access_token_ttl_s: int = 15 * 60
     refresh_token_ttl_s: int = 30 * 24 * 3600
+    # Password hashing (argon2id). The defaults are argon2-cffi's (RFC 9106's second recommendation: 64 MiB,
+    # 3 passes); every hash stores its own parameters, so changing these affects new hashes only.
+    password_hash_time_cost: int = Field(default=3, ge=1, le=20)
+    password_hash_memory_kib: int = Field(default=65536, ge=8, le=4 * 1024 * 1024)
+    password_hash_parallelism: int = Field(default=4, ge=1, le=64)
     login_max_failures: int = 5
     login_window_s: int = 15 * 60
     login_backoff_s: int = 30

@@ -6,6 +6,7 @@ import asyncio
 import re
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import asyncpg
@@ -17,14 +18,23 @@ from domain.callers import Caller, Role, UnitType
 from domain.database import Db
 from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from domain.paging import decode_cursor, page_of
+from domain.settings import get_settings
 
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.\-]{2,63}$")
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 256
 
-_hasher = PasswordHasher()
-# A hash of nothing in particular, verified when the username is unknown so timing does not reveal it.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+@lru_cache(maxsize=1)
+def _hasher() -> PasswordHasher:
+    s = get_settings()
+    return PasswordHasher(time_cost=s.password_hash_time_cost, memory_cost=s.password_hash_memory_kib,
+                          parallelism=s.password_hash_parallelism)
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """A hash of nothing in particular, verified when the username is unknown so timing does not reveal it."""
+    return _hasher().hash("not-a-real-password")
 
 COLUMNS = """u.id, u.username, u.display_name, u.role, u.unit_type, u.jurisdiction_code, u.phone, u.active,
              u.created_at, u.updated_at"""
@@ -34,13 +44,13 @@ def hash_password(password: str) -> str:
     if not isinstance(password, str) or not PASSWORD_MIN_LENGTH <= len(password) <= PASSWORD_MAX_LENGTH:
         raise InvalidInput(f"password must be {PASSWORD_MIN_LENGTH}–{PASSWORD_MAX_LENGTH} characters",
                            field="password")
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Check a password against its argon2 hash in constant-ish time, also for unknown users."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher().verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

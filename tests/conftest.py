@@ -17,6 +17,11 @@ from sqlalchemy.engine import make_url
 
 os.environ.setdefault("HUXIAO_JWT_SECRET", "test-secret-" + "x" * 40)
 os.environ.setdefault("HUXIAO_LOG_LEVEL", "WARNING")
+# Cheap argon2 for the suite's hundreds of users (each hash says its own parameters, so verifying stays correct);
+# tests/test_platform_event_loop.py puts production-cost hashes back where the cost is what is tested.
+os.environ.setdefault("HUXIAO_PASSWORD_HASH_TIME_COST", "1")
+os.environ.setdefault("HUXIAO_PASSWORD_HASH_MEMORY_KIB", "1024")
+os.environ.setdefault("HUXIAO_PASSWORD_HASH_PARALLELISM", "1")
 
 from api.main import create_app  # noqa: E402
 from cli.cluster import Cluster, ensure_postgis  # noqa: E402
