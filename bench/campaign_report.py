@@ -206,7 +206,7 @@ INSERT INTO hazard_log (hazard_id, kind, at, recorded_at, status, deadline)
 SELECT id, 'created', found_at, found_at, 'open', deadline FROM made
 UNION ALL
 SELECT id, 'status', closed_at, closed_at, 'closed', deadline FROM made WHERE status = 'closed'
-""".replace("{{HAZARDS}}", str(HAZARDS))
+""".replace("{HAZARDS}", str(HAZARDS))
 
 CAMPAIGN_SQL = f"""
 INSERT INTO campaigns (id, jurisdiction_code, name, starts_on, ends_on, jurisdiction_codes, report_dues, policy_keys)
@@ -356,7 +356,8 @@ async def measure(args, *, url: str, token: str, counts: dict) -> dict:
     out.update(api_median_s=round(statistics.median(api_s), 3), sql_median_s=round(statistics.median(sql_s), 3),
                api_runs_s=[round(x, 3) for x in api_s], sql_runs_s=[round(x, 3) for x in sql_s],
                totals={k: {kk: vv for kk, vv in v.items() if kk in ("schools", "shifts", "kept", "checkins",
-                                                                     "incidents", "compliant", "resolved")}
+                                                                     "incidents", "compliant", "resolved", "found",
+                                                                     "closed", "overdue")}
                        for k, v in totals.items()})
     return out
 
