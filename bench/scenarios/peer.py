@@ -174,7 +174,8 @@ async def _prepare(app_url: str, jwt_secret: str) -> tuple[list[str], list[int],
         await peer.execute("ANALYZE schools")
     finally:
         await peer.close()
-    tokens = bench_tokens(app_url, jwt_secret, [admin, *officers], ttl_s=BENCH_TOKEN_TTL_S)
+    # (bench_tokens runs its own event loop: in a thread, not inside this one)
+    tokens = await asyncio.to_thread(bench_tokens, app_url, jwt_secret, [admin, *officers], ttl_s=BENCH_TOKEN_TTL_S)
     return tokens, list(range(1, OFFICERS + 1)), peer_url
 
 
