@@ -36,7 +36,7 @@ from domain.database import Db, Query
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.events import Event, publish
 from domain.locations import wkb
-from domain.paging import decode_cursor, page_of
+from domain.paging import decode_time_id_cursor, page_of
 from domain.zones import in_zone_schools_sql
 
 # Category codes and the names the source plans use for them.
@@ -492,14 +492,11 @@ def filter_sql(f: HazardFilter, *, scope: str, now: datetime) -> tuple[list[str]
 async def list_page(db: Db, *, caller: Caller, f: HazardFilter, limit: int, cursor: str | None,
                     now: datetime) -> tuple[list[dict], str | None]:
     """Hazards in the caller's jurisdictions, most recently found first (keyset on found_at, id)."""
-    after = decode_cursor(cursor, arity=2)
+    after = decode_time_id_cursor(cursor)
     scope = await jurisdictions.narrowed_scope(db, caller=caller, code=f.jurisdiction_code)
     where, params = filter_sql(f, scope=scope, now=now)
     if after:
-        try:
-            params.update(after_at=datetime.fromisoformat(after[0]), after_id=uuid.UUID(after[1]))
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput("cursor is not one this server issued", field="cursor") from exc
+        params.update(after_at=after[0], after_id=after[1])
         where.append("(h.found_at, h.id) < (:after_at, :after_id)")
     params["limit_plus_one"] = limit + 1
     rows = await db.fetch(f"""

@@ -35,7 +35,7 @@ from domain.database import Db, Query
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.events import Event, publish
 from domain.locations import bbox_condition, wkb
-from domain.paging import decode_cursor, page_of
+from domain.paging import decode_time_id_cursor, page_of
 from domain.scoring import Arrival, Score, score_response
 from domain.zones import NEAREST_SEARCH_M, in_zone_schools_sql
 
@@ -382,15 +382,12 @@ async def list_page(db: Db, *, caller: Caller, f: IncidentFilter, limit: int, cu
     """Incidents in the caller's jurisdictions, newest alarm first (keyset on alarm_at, id). `school_id` keeps
     those in that school's zone, `near` those within `radius_m` of the point, `bbox` those inside the box,
     `from`/`to` bound `alarm_at` (from inclusive, to exclusive)."""
-    after = decode_cursor(cursor, arity=2)
+    after = decode_time_id_cursor(cursor)
     scope = await jurisdictions.narrowed_scope(db, caller=caller, code=f.jurisdiction_code)
     where, params = filter_sql(f, scope=scope)
     params["limit_plus_one"] = limit + 1
     if after:
-        try:
-            params.update(after_at=datetime.fromisoformat(after[0]), after_id=uuid.UUID(after[1]))
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput("cursor is not one this server issued", field="cursor") from exc
+        params.update(after_at=after[0], after_id=after[1])
         where.append("(i.alarm_at, i.id) < (:after_at, :after_id)")
     # A prepared generic plan can sort every match of a wide bbox; plan each listing for its own values.
     await db.execute("SET LOCAL plan_cache_mode = force_custom_plan")

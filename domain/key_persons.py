@@ -31,7 +31,7 @@ from domain.callers import Caller, Role
 from domain.database import Db
 from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from domain.identity_numbers import IdentityCipher, mask, validate
-from domain.paging import decode_cursor, page_of
+from domain.paging import decode_time_id_cursor, page_of
 
 CATEGORIES = ("threatening_revenge", "released_prisoner", "drug_user", "severe_mental_disorder",
               "abnormal_petitioner", "other")
@@ -169,6 +169,14 @@ async def get_person(db: Db, *, caller: Caller, cipher: IdentityCipher, person_i
     return out
 
 
+async def _audit_list(db: Db, *, caller: Caller, entity: str, items: list[dict], filters: dict[str, Any]) -> None:
+    """Every read of these ledgers is audited: a list with its filter and the ids it returned."""
+    await audit.record(db, caller=caller, entity=entity, entity_id="list", action="read",
+                       jurisdiction_code=filters.get("jurisdiction_code") or caller.jurisdiction_code,
+                       changes={"filter": {k: v for k, v in filters.items() if v is not None},
+                                "ids": [str(r["id"]) for r in items]})
+
+
 async def list_persons(db: Db, *, caller: Caller, limit: int, cursor: str | None,
                        jurisdiction_code: str | None = None, school_id: uuid.UUID | None = None,
                        category: str | None = None, status: str | None = None,
@@ -178,7 +186,7 @@ async def list_persons(db: Db, *, caller: Caller, limit: int, cursor: str | None
     _check_choice(category, CATEGORIES, "category")
     _check_choice(status, PERSON_STATUSES, "status")
     _check_choice(risk_level, RISK_LEVELS, "risk_level")
-    after = decode_cursor(cursor, arity=2)
+    after = decode_time_id_cursor(cursor)
     scope = await jurisdictions.narrowed_scope(db, caller=caller, code=jurisdiction_code)
     rows = await db.fetch(f"""
         SELECT {PERSON_COLUMNS} {PERSON_FROM}
@@ -192,17 +200,13 @@ async def list_persons(db: Db, *, caller: Caller, limit: int, cursor: str | None
         ORDER BY k.created_at DESC, k.id DESC
         LIMIT :n
     """, {"scope": scope, "school_id": school_id, "category": category, "status": status, "risk": risk_level,
-          "a_at": datetime.fromisoformat(after[0]) if after else None, "a_id": after[1] if after else None,
+          "a_at": after[0] if after else None, "a_id": after[1] if after else None,
           "n": limit + 1})
     items, nxt = page_of([dict(r) for r in rows], limit=limit,
                          key=lambda r: [r["created_at"].isoformat(), str(r["id"])])
-    await audit.record(db, caller=caller, entity="key_person", entity_id="list", action="read",
-                       jurisdiction_code=jurisdiction_code or caller.jurisdiction_code,
-                       changes={"filter": {k: v for k, v in {"jurisdiction_code": jurisdiction_code,
-                                                             "school_id": school_id, "category": category,
-                                                             "status": status, "risk_level": risk_level}.items()
-                                           if v is not None},
-                                "ids": [str(r["id"]) for r in items]})
+    await _audit_list(db, caller=caller, entity="key_person", items=items, filters={
+        "jurisdiction_code": jurisdiction_code, "school_id": school_id, "category": category, "status": status,
+        "risk_level": risk_level})
     return [_person_out(r) for r in items], nxt
 
 
@@ -356,7 +360,7 @@ async def list_disputes(db: Db, *, caller: Caller, limit: int, cursor: str | Non
     require_sensitive(caller)
     _check_choice(mediation_status, MEDIATION_STATUSES, "mediation_status")
     _check_choice(kind, DISPUTE_KINDS, "kind")
-    after = decode_cursor(cursor, arity=2)
+    after = decode_time_id_cursor(cursor)
     scope = await jurisdictions.narrowed_scope(db, caller=caller, code=jurisdiction_code)
     rows = await db.fetch(f"""
         SELECT {DISPUTE_COLUMNS} {DISPUTE_FROM}
@@ -369,17 +373,13 @@ async def list_disputes(db: Db, *, caller: Caller, limit: int, cursor: str | Non
         ORDER BY d.created_at DESC, d.id DESC
         LIMIT :n
     """, {"scope": scope, "school_id": school_id, "status": mediation_status, "kind": kind,
-          "a_at": datetime.fromisoformat(after[0]) if after else None, "a_id": after[1] if after else None,
+          "a_at": after[0] if after else None, "a_id": after[1] if after else None,
           "n": limit + 1})
     items, nxt = page_of([dict(r) for r in rows], limit=limit,
                          key=lambda r: [r["created_at"].isoformat(), str(r["id"])])
-    await audit.record(db, caller=caller, entity="dispute", entity_id="list", action="read",
-                       jurisdiction_code=jurisdiction_code or caller.jurisdiction_code,
-                       changes={"filter": {k: v for k, v in {"jurisdiction_code": jurisdiction_code,
-                                                             "school_id": school_id, "kind": kind,
-                                                             "mediation_status": mediation_status}.items()
-                                           if v is not None},
-                                "ids": [str(r["id"]) for r in items]})
+    await _audit_list(db, caller=caller, entity="dispute", items=items, filters={
+        "jurisdiction_code": jurisdiction_code, "school_id": school_id, "kind": kind,
+        "mediation_status": mediation_status})
     return [_dispute_out(r) for r in items], nxt
 
 

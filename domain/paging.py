@@ -13,6 +13,8 @@ import hashlib
 import hmac
 import json
 import secrets
+import uuid
+from datetime import datetime
 from typing import Any
 
 from domain.errors import InvalidInput
@@ -67,6 +69,17 @@ def decode_cursor(cursor: str | None, *, arity: int) -> list[Any] | None:
     if not isinstance(key, list) or len(key) != arity:
         raise refused
     return key
+
+
+def decode_time_id_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    """The (time, id) position of a cursor made for a list keyset on a timestamp and an id (newest first)."""
+    after = decode_cursor(cursor, arity=2)
+    if after is None:
+        return None
+    try:
+        return datetime.fromisoformat(after[0]), uuid.UUID(after[1])
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput("cursor is not one this server issued", field="cursor") from exc
 
 
 def page_of(rows: list[Any], *, limit: int, key) -> tuple[list[Any], str | None]:

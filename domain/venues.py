@@ -33,7 +33,7 @@ from domain.database import Db, Query
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.hazards import display_name
 from domain.locations import wkb
-from domain.paging import decode_cursor, page_of
+from domain.paging import decode_time_id_cursor, page_of
 from domain.zones import in_zone_schools_sql
 
 KINDS = {
@@ -293,7 +293,7 @@ async def list_page(db: Db, *, caller: Caller, f: VenueFilter, limit: int,
         raise InvalidInput(f"kind must be one of {', '.join(KINDS)}", field="kind")
     if f.status is not None and f.status not in STATUSES:
         raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", field="status")
-    after = decode_cursor(cursor, arity=2)
+    after = decode_time_id_cursor(cursor)
     scope = await jurisdictions.narrowed_scope(db, caller=caller, code=f.jurisdiction_code)
     where = ["j.path <@ CAST(:scope AS ltree)"]
     params: dict[str, Any] = {"scope": scope, "limit_plus_one": limit + 1}
@@ -314,10 +314,7 @@ async def list_page(db: Db, *, caller: Caller, f: VenueFilter, limit: int,
         where.append("v.name ILIKE '%' || :q || '%'")
         params["q"] = f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     if after:
-        try:
-            params.update(after_at=datetime.fromisoformat(after[0]), after_id=uuid.UUID(after[1]))
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput("cursor is not one this server issued", field="cursor") from exc
+        params.update(after_at=after[0], after_id=after[1])
         where.append("(v.created_at, v.id) < (:after_at, :after_id)")
     rows = await db.fetch(f"""
         SELECT {COLUMNS} {FROM}
@@ -419,7 +416,7 @@ async def list_inspections(db: Db, *, caller: Caller, f: InspectionFilter, limit
     """Inspections in the caller's jurisdictions, newest first (keyset on inspected_at, id)."""
     if f.action is not None and f.action not in ACTIONS:
         raise InvalidInput(f"action must be one of {', '.join(ACTIONS)}", field="action")
-    after = decode_cursor(cursor, arity=2)
+    after = decode_time_id_cursor(cursor)
     scope = await jurisdictions.narrowed_scope(db, caller=caller, code=f.jurisdiction_code)
     where = ["j.path <@ CAST(:scope AS ltree)"]
     params: dict[str, Any] = {"scope": scope, "limit_plus_one": limit + 1}
@@ -439,10 +436,7 @@ async def list_inspections(db: Db, *, caller: Caller, f: InspectionFilter, limit
         where.append("i.inspected_at < :to")
         params["to"] = f.to
     if after:
-        try:
-            params.update(after_at=datetime.fromisoformat(after[0]), after_id=uuid.UUID(after[1]))
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput("cursor is not one this server issued", field="cursor") from exc
+        params.update(after_at=after[0], after_id=after[1])
         where.append("(i.inspected_at, i.id) < (:after_at, :after_id)")
     rows = await db.fetch(f"""
         SELECT {INSPECTION_COLUMNS}
